@@ -1,0 +1,53 @@
+"""Settings from the environment (and, later, ``reelforge.toml``).
+
+Secrets are held as :class:`pydantic.SecretStr`, so they never show in a repr, a log line or an
+error message.
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_BASE_URL", "Settings"]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+class Settings(BaseSettings):
+    """Everything reelforge reads from the environment.
+
+    ``OPENAI_BASE_URL`` also answers to the original spec's ``SORA_API_BASE_URL``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "SORA_API_BASE_URL", "openai_base_url"),
+    )
+    openai_webhook_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_WEBHOOK_SECRET", "openai_webhook_secret"),
+    )
+
+    @field_validator("openai_api_key", "openai_webhook_secret", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("openai_base_url", mode="before")
+    @classmethod
+    def _strip_url(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().rstrip("/")
+            return value or None
+        return value
+
+    @property
+    def has_credentials(self) -> bool:
+        """Whether a real provider key is configured (otherwise the simulator is used)."""
+        return self.openai_api_key is not None
