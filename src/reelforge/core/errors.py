@@ -16,7 +16,7 @@
     │   └── ProtocolError             the server sent something that is not the protocol
     ├── DownloadError                 an asset could not be fetched or verified
     │   └── AssetExpiredError         the asset's URL or the job's assets have expired
-    └── JobFailedError                the remote job ended ``failed`` (carries the provider's reason)
+    └── JobFailedError                the remote job ended ``failed`` (with the reason)
 
 Every error carries a :class:`ErrorCategory` so callers can branch on what happened, not on
 which class was raised. Foreign exceptions (httpx, SQLAlchemy, …) are translated at the boundary

@@ -76,7 +76,9 @@ class RemoteState(StrEnum):
         return self in _TERMINAL
 
 
-_TERMINAL = frozenset({RemoteState.COMPLETED, RemoteState.FAILED, RemoteState.CANCELED, RemoteState.EXPIRED})
+_TERMINAL = frozenset(
+    {RemoteState.COMPLETED, RemoteState.FAILED, RemoteState.CANCELED, RemoteState.EXPIRED}
+)
 
 
 class JobState(StrEnum):

@@ -1,0 +1,5 @@
+"""``python -m reelforge``."""
+
+from reelforge.cli import main
+
+main()

@@ -1,0 +1,18 @@
+"""The application layer: the :class:`Forge` facade and the single-video pipeline."""
+
+from reelforge.app.forge import Forge
+from reelforge.app.generate import GenerateEvent, GenerateResult, Phase, run_generate
+from reelforge.app.jobfile import StatusEntry
+from reelforge.app.polling import PollPolicy
+from reelforge.app.sync import generate
+
+__all__ = [
+    "Forge",
+    "GenerateEvent",
+    "GenerateResult",
+    "Phase",
+    "PollPolicy",
+    "StatusEntry",
+    "generate",
+    "run_generate",
+]

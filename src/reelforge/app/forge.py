@@ -1,0 +1,156 @@
+"""The :class:`Forge` facade: one object that owns the HTTP client, the provider and,
+when no credentials are configured, the embedded simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from reelforge.app.generate import GenerateEvent, GenerateResult, run_generate
+from reelforge.app.polling import PollPolicy
+from reelforge.core.clock import Clock, SystemClock
+from reelforge.core.config import DEFAULT_BASE_URL, Settings
+from reelforge.core.errors import ConfigError
+from reelforge.core.models import JobSpec
+from reelforge.core.naming import slugify
+from reelforge.core.pricing import PriceTable
+from reelforge.providers.openai import OpenAIVideosProvider
+from reelforge.sim import EmbeddedSimulator, SimConfig, Simulator
+
+__all__ = ["Forge"]
+
+_SIM_KEY = "sk-sim-local"  # a placeholder the simulator accepts; not a secret
+
+
+class Forge:
+    """Run video jobs against a provider, or against the built-in simulator.
+
+    ``simulator=None`` (the default) uses the simulator exactly when no API key is configured
+    and no base URL was given. Use it as an async context manager::
+
+        async with Forge() as forge:
+            result = await forge.generate(JobSpec(prompt="A red kite over dunes"))
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        simulator: bool | None = None,
+        sim_config: SimConfig | None = None,
+        out: Path = Path("reelforge-out"),
+        clock: Clock | None = None,
+        poll: PollPolicy | None = None,
+        prices: PriceTable | None = None,
+        timeout: httpx.Timeout | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        key = api_key or (
+            self.settings.openai_api_key.get_secret_value()
+            if self.settings.openai_api_key
+            else None
+        )
+        url = base_url or self.settings.openai_base_url
+        self.using_simulator = simulator if simulator is not None else (key is None and url is None)
+        if not self.using_simulator and key is None:
+            raise ConfigError(
+                "no API key: set OPENAI_API_KEY (the key for the provider at "
+                f"{url or DEFAULT_BASE_URL}), or leave both unset to use the built-in simulator"
+            )
+        self._api_key = key
+        self._base_url = (url or DEFAULT_BASE_URL).rstrip("/")
+        self._sim_config = sim_config or SimConfig()
+        self.out = out
+        self.clock = clock or SystemClock()
+        self.poll = poll or PollPolicy()
+        self.prices = prices
+        self._timeout = timeout or httpx.Timeout(60.0, connect=10.0)
+        self._embedded: EmbeddedSimulator | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._provider: OpenAIVideosProvider | None = None
+
+    @property
+    def base_url(self) -> str:
+        """Where requests go (the embedded simulator's loopback URL when it is used)."""
+        return self._embedded.base_url if self._embedded else self._base_url
+
+    @property
+    def simulator(self) -> Simulator | None:
+        """The embedded simulator, when it is used (tests read its ground-truth log)."""
+        return self._embedded.sim if self._embedded else None
+
+    @property
+    def provider(self) -> OpenAIVideosProvider:
+        """The provider adapter (only inside ``async with``)."""
+        if self._provider is None:
+            raise RuntimeError("use Forge inside 'async with'")
+        return self._provider
+
+    async def __aenter__(self) -> Self:
+        if self.using_simulator:
+            embedded = EmbeddedSimulator(self._sim_config)
+            await asyncio.to_thread(embedded.__enter__)
+            self._embedded = embedded
+        self._client = httpx.AsyncClient(timeout=self._timeout)
+        self._provider = OpenAIVideosProvider(
+            self._client,
+            base_url=self.base_url,
+            api_key=_SIM_KEY if self.using_simulator else self._api_key,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        self._provider = None
+        if self._embedded is not None:
+            embedded, self._embedded = self._embedded, None
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(embedded.__exit__, None, None, None)
+
+    async def generate(
+        self,
+        spec: JobSpec,
+        *,
+        out: Path | None = None,
+        job_id: str | None = None,
+        on_event: Callable[[GenerateEvent], None] | None = None,
+    ) -> GenerateResult:
+        """Create one video and download its assets to ``out / job_id``."""
+        out_dir = out or self.out
+        return await run_generate(
+            self.provider,
+            spec,
+            job_id=job_id or _new_job_id(spec, out_dir),
+            out_dir=out_dir,
+            base_url=self.base_url,
+            clock=self.clock,
+            poll=self.poll,
+            prices=self.prices,
+            on_event=on_event,
+        )
+
+
+def _new_job_id(spec: JobSpec, out_dir: Path) -> str:
+    """``20261125-101500-a-red-kite-over-dunes``, made unique within ``out_dir``."""
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{slugify(spec.prompt, max_length=32)}"
+    candidate, n = stem, 1
+    while (out_dir / candidate).exists():
+        n += 1
+        candidate = f"{stem}-{n}"
+    return candidate

@@ -1,0 +1,48 @@
+"""The root ``reelforge`` command and its sub-commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from reelforge import __version__
+from reelforge.cli.generate import generate
+from reelforge.cli.sim import sim
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="reelforge",
+    help="Turn video prompts into finished, verified video files.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.command()(generate)
+app.command()(sim)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"reelforge {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Turn video prompts into finished, verified video files.
+
+    With no OPENAI_API_KEY set, every command runs against the built-in simulator.
+    """
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
