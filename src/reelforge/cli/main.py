@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from reelforge import __version__
+from reelforge.cli.demo import demo
 from reelforge.cli.generate import generate
 from reelforge.cli.sim import sim
 
@@ -20,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+app.command()(demo)
 app.command()(generate)
 app.command()(sim)
 

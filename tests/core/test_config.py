@@ -1,0 +1,27 @@
+import pytest
+
+from reelforge import Settings
+
+
+def test_reads_the_openai_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-123")
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://gateway.example/v1/")
+    settings = Settings()
+    assert settings.has_credentials
+    assert settings.openai_base_url == "https://gateway.example/v1"
+    assert "sk-test-123" not in repr(settings)
+    assert "sk-test-123" not in str(settings.model_dump())
+
+
+def test_sora_api_base_url_is_an_alias(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setenv("SORA_API_BASE_URL", "https://legacy.example/v1")
+    assert Settings().openai_base_url == "https://legacy.example/v1"
+
+
+def test_blank_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "  ")
+    monkeypatch.setenv("OPENAI_BASE_URL", "")
+    settings = Settings()
+    assert not settings.has_credentials
+    assert settings.openai_base_url is None
