@@ -1,0 +1,248 @@
+"""HTTP error responses of the OpenAI Videos protocol, translated into reelforge errors.
+
+The server's text is untrusted: it is decoded leniently, stripped of control characters,
+shortened, and has the API key removed before it reaches any message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+import httpx
+
+from reelforge.core.errors import (
+    AmbiguousSubmissionError,
+    AssetExpiredError,
+    AuthError,
+    EndpointGoneError,
+    InvalidRequestError,
+    NotFoundError,
+    ProtocolError,
+    ProviderError,
+    RateLimitedError,
+    ReelforgeError,
+    TransientError,
+)
+from reelforge.providers._wire import request_id_of
+
+__all__ = [
+    "AmbiguousProtocolError",
+    "Endpoint",
+    "Envelope",
+    "Site",
+    "VideoNotReadyError",
+    "error_for_response",
+    "read_envelope",
+]
+
+SHUTDOWN_NOTE = "OpenAI's hosted Videos API was shut down on 2026-09-24"
+BASE_URL_HINT = (
+    "point --base-url (or OPENAI_BASE_URL) at a gateway that serves the OpenAI Videos protocol"
+)
+_OPENAI_HOSTS = frozenset({"api.openai.com"})
+_MODEL_GONE_RE = re.compile(
+    r"\bmodel\b.{0,200}\b(does not exist|doesn't exist|not found|not supported|unsupported|"
+    r"not available|unavailable|is unknown|not served)\b"
+    r"|\b(invalid|unknown|unsupported) model\b",
+    re.IGNORECASE | re.DOTALL,
+)
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+_MAX_MESSAGE = 500
+
+
+class AmbiguousProtocolError(AmbiguousSubmissionError, ProtocolError):
+    """A create answered with success but an unreadable body: the job may exist, id unknown.
+
+    Both an :class:`AmbiguousSubmissionError` (so the engine reconciles instead of retrying)
+    and a :class:`ProtocolError` (the answer broke the protocol).
+    """
+
+
+class VideoNotReadyError(NotFoundError):
+    """404 on a content download because the job has not completed yet."""
+
+
+class Endpoint(Enum):
+    """Which kind of path a request addressed; 404s mean different things on each."""
+
+    COLLECTION = "collection"
+    """``/videos`` itself: create and list."""
+    ITEM = "item"
+    """``/videos/{id}`` and its remix."""
+    CONTENT = "content"
+    """``/videos/{id}/content``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """The base URL an adapter talks to, and the secret its messages must never show."""
+
+    base_url: str
+    secret: str | None
+
+    @property
+    def display_url(self) -> str:
+        """The base URL without credentials, query or fragment, for messages."""
+        url = httpx.URL(self.base_url)
+        return str(url.copy_with(username=None, password=None, query=None, fragment=None))
+
+    @property
+    def is_openai(self) -> bool:
+        """Whether this is OpenAI's own (shut down) API."""
+        return httpx.URL(self.base_url).host in _OPENAI_HOSTS
+
+    def clean(self, text: str, *, limit: int = _MAX_MESSAGE) -> str:
+        """``text`` made safe for a message: no secret, no control characters, not too long."""
+        if self.secret:
+            text = text.replace(self.secret, "[redacted]")
+        text = _CONTROL_RE.sub(" ", text).strip()
+        if len(text) > limit:
+            text = text[: limit - 3] + "..."
+        if self.secret:  # truncation cannot reveal a prefix of a secret it cut in half
+            text = text.replace(self.secret[: max(8, len(self.secret) // 2)], "[redacted]")
+        return text
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Envelope:
+    """The fields of an error body; ``structured`` is False for a body that is not JSON."""
+
+    message: str | None = None
+    type: str | None = None
+    param: str | None = None
+    code: str | None = None
+    structured: bool = False
+
+
+def read_envelope(body: bytes | None) -> Envelope:
+    """Parse ``{"error": {...}}`` (or the common ``{"error": "..."}`` / ``{"detail": ...}``)."""
+    if not body:
+        return Envelope()
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        text = body[:2000].decode("utf-8", errors="replace")
+        return Envelope(message=" ".join(text.split()) or None)
+    if not isinstance(data, dict):
+        return Envelope()
+    error = data.get("error")
+    if isinstance(error, dict):
+        return Envelope(
+            message=_field(error.get("message")),
+            type=_field(error.get("type")),
+            param=_field(error.get("param")),
+            code=_field(error.get("code")),
+            structured=True,
+        )
+    for key in ("error", "detail", "message"):
+        if isinstance(data.get(key), str):
+            return Envelope(message=_field(data[key]), structured=True)
+    return Envelope(structured=True)
+
+
+def _field(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return str(value)
+
+
+def error_for_response(
+    response: httpx.Response,
+    body: bytes | None,
+    *,
+    site: Site,
+    endpoint: Endpoint,
+    label: str,
+    retry_after: float | None,
+    model: str | None = None,
+) -> ReelforgeError:
+    """The error a non-success ``response`` means (not raised: the caller decides on retries)."""
+    status = response.status_code
+    envelope = read_envelope(body)
+    server_text = site.clean(envelope.message) if envelope.message else None
+    detail = server_text or f"the server sent no error message (HTTP {status})"
+    fields = _Fields(
+        status_code=status,
+        request_id=request_id_of(response.headers),
+        code=site.clean(envelope.code, limit=128) if envelope.code else None,
+        param=site.clean(envelope.param, limit=128) if envelope.param else None,
+    )
+    if status in (400, 404, 422) and _model_gone(envelope):
+        return fields.make(EndpointGoneError, _model_gone_message(site, model, detail))
+    if _endpoint_gone(status, envelope, site, endpoint):
+        where = f"{site.display_url}/videos"
+        note = f"; {SHUTDOWN_NOTE}" if site.is_openai else ""
+        message = (
+            f"{label} failed: {where} does not serve the OpenAI Videos API "
+            f"(HTTP {status}){note}; {BASE_URL_HINT}"
+        )
+        return fields.make(EndpointGoneError, message)
+    if endpoint is Endpoint.CONTENT and status in (404, 410):
+        lowered = (envelope.message or "").lower()
+        if "not ready" in lowered:
+            return fields.make(
+                VideoNotReadyError,
+                f"{label} failed: the video is not ready yet; wait until its status is "
+                f"completed ({detail})",
+            )
+        if "expire" in lowered or status == 410:
+            return AssetExpiredError(f"{label} failed: the asset has expired ({detail})")
+    message = f"{label} failed: {detail}"
+    return _by_status(status, message, fields, retry_after)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Fields:
+    status_code: int
+    request_id: str | None
+    code: str | None
+    param: str | None
+
+    def make(
+        self, cls: type[ProviderError], message: str, retry_after: float | None = None
+    ) -> ProviderError:
+        return cls(
+            message,
+            status_code=self.status_code,
+            request_id=self.request_id,
+            code=self.code,
+            param=self.param,
+            retry_after=retry_after,
+        )
+
+
+def _by_status(
+    status: int, message: str, fields: _Fields, retry_after: float | None
+) -> ProviderError:
+    if status in (401, 403):
+        return fields.make(AuthError, message)
+    if status in (404, 410):
+        return fields.make(NotFoundError, message)
+    if status == 429:
+        return fields.make(RateLimitedError, message, retry_after)
+    if status == 408 or status >= 500:
+        return fields.make(TransientError, message, retry_after)
+    if 400 <= status < 500:
+        return fields.make(InvalidRequestError, message)
+    return fields.make(ProtocolError, f"{message}; unexpected HTTP status {status}")
+
+
+def _model_gone(envelope: Envelope) -> bool:
+    if envelope.code == "model_not_found":
+        return True
+    return bool(envelope.message and _MODEL_GONE_RE.search(envelope.message))
+
+
+def _model_gone_message(site: Site, model: str | None, detail: str) -> str:
+    name = repr(site.clean(model, limit=100)) if model else "the requested model"
+    note = f" ({SHUTDOWN_NOTE})" if site.is_openai else ""
+    return f"model {name} is not served at {site.display_url}{note}: {detail}; {BASE_URL_HINT}"
+
+
+def _endpoint_gone(status: int, envelope: Envelope, site: Site, endpoint: Endpoint) -> bool:
+    if endpoint is not Endpoint.COLLECTION or status not in (404, 410):
+        return False
+    return site.is_openai or status == 410 or not envelope.structured

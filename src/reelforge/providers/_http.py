@@ -1,0 +1,278 @@
+"""One JSON request to an OpenAI Videos server, with the retry and ambiguity rules applied.
+
+Reads (``GET``, ``DELETE``) are idempotent: connection failures, timeouts, 5xx and 429 are retried
+with backoff. Creates (``POST /videos``, remix) are paid: they are retried only when the failure
+proves nothing was created (the connection was never made, or the server answered 429);
+anything else after the request may have reached the server raises
+:class:`AmbiguousSubmissionError` at once and the engine reconciles by listing.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from importlib.metadata import PackageNotFoundError, version
+from typing import TypeVar
+
+import httpx
+
+from reelforge.core.clock import Clock
+from reelforge.core.errors import (
+    AmbiguousSubmissionError,
+    ConfigError,
+    NotFoundError,
+    ProtocolError,
+    ProviderError,
+    RateLimitedError,
+    ReelforgeError,
+    TransientError,
+)
+from reelforge.providers._errors import (
+    AmbiguousProtocolError,
+    Endpoint,
+    Site,
+    error_for_response,
+)
+from reelforge.providers._retry import RetryPolicy, retry_after_seconds
+from reelforge.providers._wire import decode_json, request_id_of
+
+__all__ = [
+    "Call",
+    "CallKind",
+    "Session",
+    "read_capped",
+    "read_error_body",
+    "retryable_transport",
+    "user_agent",
+]
+
+T = TypeVar("T")
+
+MAX_JSON_BYTES = 1024 * 1024
+"""Largest JSON body read from a server; anything bigger is a protocol error."""
+_MAX_ERROR_BYTES = 64 * 1024
+
+NOT_SENT: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+)
+"""Transport failures that prove the request never reached the server."""
+
+
+def user_agent() -> str:
+    """``reelforge/<version>``."""
+    try:
+        return f"reelforge/{version('reelforge')}"
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "reelforge/0"
+
+
+class CallKind(Enum):
+    """Whether a request may be repeated safely."""
+
+    READ = "read"
+    """Idempotent: retried on any transient failure."""
+    CREATE = "create"
+    """Creates (and bills) a job: retried only when nothing can have been created."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Call:
+    """One request to make: where, what to send, and how to describe it in errors."""
+
+    method: str
+    path: str
+    """Relative to the base URL, starting with ``/``."""
+    kind: CallKind
+    endpoint: Endpoint
+    label: str
+    params: Mapping[str, str] | None = None
+    json: object = None
+    data: Mapping[str, str] | None = None
+    files: Mapping[str, tuple[str, bytes, str]] | None = None
+    model: str | None = None
+    gone_ok_after_drop: bool = False
+    """A 404 after an attempt whose answer was lost means the earlier attempt succeeded."""
+
+
+class Session:
+    """The adapter's connection to one server: client, credentials, retry policy and clock."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        site: Site,
+        retry: RetryPolicy,
+        clock: Clock,
+        rng: random.Random,
+    ) -> None:
+        self.client = client
+        self.site = site
+        self.retry = retry
+        self.clock = clock
+        self.rng = rng
+        self._base = site.base_url.rstrip("/")
+
+    def url(self, path: str) -> str:
+        """The absolute URL of ``path`` (relative to the base URL)."""
+        return self._base + path
+
+    def headers(self, accept: str) -> dict[str, str]:
+        """The headers every request carries."""
+        headers = {"User-Agent": user_agent(), "Accept": accept}
+        if self.site.secret:
+            headers["Authorization"] = f"Bearer {self.site.secret}"
+        return headers
+
+    async def pause(self, failures: int, retry_after: float | None) -> None:
+        """Wait before the next attempt: the server's ``retry_after`` if given, else backoff."""
+        delay = retry_after if retry_after is not None else self.retry.backoff(failures, self.rng)
+        await self.clock.sleep(delay)
+
+    def transport_error(self, exc: Exception, label: str, attempts: int) -> ReelforgeError:
+        """A transport failure that will not be retried, as a reelforge error."""
+        name = type(exc).__name__
+        if isinstance(exc, httpx.UnsupportedProtocol):
+            return ConfigError(f"{label} failed: the base URL {self.site.display_url} is unusable")
+        if isinstance(exc, httpx.TransportError):
+            tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
+            where = self.site.display_url
+            return TransientError(f"{label} failed: {name} talking to {where} ({tries})")
+        return ProtocolError(f"{label} failed: {self.site.clean(str(exc)) or name}")
+
+    async def call(self, call: Call, parse: Callable[[object, httpx.Headers], T]) -> T:
+        """Send ``call`` (retrying as its kind allows) and ``parse`` the JSON answer."""
+        failures = 0
+        answer_lost = False
+        while True:
+            request = self.client.build_request(
+                call.method,
+                self.url(call.path),
+                params=call.params,
+                json=call.json,
+                data=call.data,
+                files=call.files,
+                headers=self.headers("application/json"),
+            )
+            try:
+                response = await self.client.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                failures += 1
+                if call.kind is CallKind.CREATE and not isinstance(exc, NOT_SENT):
+                    raise self._ambiguous(call, exc) from exc
+                if not retryable_transport(exc) or failures >= self.retry.max_attempts:
+                    raise self.transport_error(exc, call.label, failures) from exc
+                answer_lost = answer_lost or not isinstance(exc, NOT_SENT)
+                await self.pause(failures, None)
+                continue
+            try:
+                if response.is_success:
+                    return await self._success(call, response, parse)
+                body = await read_error_body(response)
+            except httpx.HTTPError as exc:
+                failures += 1
+                if call.kind is CallKind.CREATE:
+                    raise self._ambiguous(call, exc) from exc
+                if failures >= self.retry.max_attempts:
+                    raise self.transport_error(exc, call.label, failures) from exc
+                answer_lost = True
+                await self.pause(failures, None)
+                continue
+            finally:
+                await response.aclose()
+            failures += 1
+            error = self.response_error(call, response, body)
+            if answer_lost and call.gone_ok_after_drop and type(error) is NotFoundError:
+                return parse(None, response.headers)
+            await self.retry_or_raise(call, error, failures)
+
+    async def _success(
+        self, call: Call, response: httpx.Response, parse: Callable[[object, httpx.Headers], T]
+    ) -> T:
+        try:
+            body = await read_capped(response, MAX_JSON_BYTES, call.label)
+            return parse(decode_json(body, what=call.label), response.headers)
+        except ProtocolError as exc:
+            message = f"{call.label}: {exc.message}"
+            request_id = request_id_of(response.headers)
+            status = response.status_code
+            if call.kind is CallKind.CREATE:
+                raise AmbiguousProtocolError(
+                    f"{message}; the server accepted the request, so the video may exist",
+                    status_code=status,
+                    request_id=request_id,
+                ) from exc
+            raise ProtocolError(message, status_code=status, request_id=request_id) from exc
+
+    def response_error(
+        self, call: Call, response: httpx.Response, body: bytes | None
+    ) -> ReelforgeError:
+        return error_for_response(
+            response,
+            body,
+            site=self.site,
+            endpoint=call.endpoint,
+            label=call.label,
+            retry_after=retry_after_seconds(response.headers, self.clock.now()),
+            model=call.model,
+        )
+
+    async def retry_or_raise(self, call: Call, error: ReelforgeError, failures: int) -> None:
+        """Sleep if ``error`` may be retried for this call; raise it (or its ambiguity) if not."""
+        if not isinstance(error, ProviderError):
+            raise error
+        retryable = isinstance(error, RateLimitedError) and error.code != "insufficient_quota"
+        if isinstance(error, TransientError) and not isinstance(error, RateLimitedError):
+            if call.kind is CallKind.CREATE:
+                raise AmbiguousSubmissionError(
+                    f"{error.message}; the server may have created the video before failing",
+                    status_code=error.status_code,
+                    request_id=error.request_id,
+                    code=error.code,
+                    retry_after=error.retry_after,
+                )
+            retryable = True
+        wait = error.retry_after
+        if not retryable or failures >= self.retry.max_attempts:
+            raise error
+        if wait is not None and wait > self.retry.max_retry_after:
+            raise error
+        await self.pause(failures, wait)
+
+    def _ambiguous(self, call: Call, exc: Exception) -> AmbiguousSubmissionError:
+        return AmbiguousSubmissionError(
+            f"{call.label}: {type(exc).__name__} after the request was sent to "
+            f"{self.site.display_url}; the video may or may not have been created"
+        )
+
+
+async def read_capped(response: httpx.Response, limit: int, label: str) -> bytes:
+    """The whole body of ``response``, or :class:`ProtocolError` once it passes ``limit`` bytes."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ProtocolError(f"{label}: the body is {int(declared)} bytes; at most {limit} expected")
+    buffer = bytearray()
+    async for chunk in response.aiter_bytes():
+        buffer += chunk
+        if len(buffer) > limit:
+            raise ProtocolError(f"{label}: the body is larger than {limit} bytes")
+    return bytes(buffer)
+
+
+async def read_error_body(response: httpx.Response) -> bytes | None:
+    """An error body, at most a few kilobytes; ``None`` if too large or cut off in transit."""
+    try:
+        return await read_capped(response, _MAX_ERROR_BYTES, "error")
+    except (ProtocolError, httpx.HTTPError):
+        return None
+
+
+def retryable_transport(exc: Exception) -> bool:
+    """Whether a transport failure of an idempotent request is worth another attempt."""
+    return isinstance(exc, httpx.TransportError) and not isinstance(
+        exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError
+    )

@@ -1,0 +1,270 @@
+"""The OpenAI Videos wire format, read defensively: ids, headers, Video objects, list pages.
+
+Everything here treats the server as untrusted. A value that is not the protocol raises
+:class:`ProtocolError`; nothing malformed is passed on as if it were fine.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import httpx
+
+from reelforge.core.errors import ErrorCategory, ProtocolError
+from reelforge.core.models import RemoteError, RemoteState, RemoteStatus
+
+__all__ = [
+    "ListPage",
+    "check_id",
+    "decode_json",
+    "failure_category",
+    "is_valid_id",
+    "parse_deleted",
+    "parse_list_page",
+    "parse_video",
+    "poll_after_seconds",
+    "request_id_of",
+]
+
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-.:]{0,127}", re.ASCII)
+_HEADER_VALUE_RE = re.compile(r"[\x21-\x7e]{1,128}", re.ASCII)
+_MAX_POLL_AFTER = 24 * 3600.0
+_MAX_TEXT = 32_000 * 4  # a prompt is at most 32,000 characters; allow generous slack
+
+# Provider status strings whose meaning is certain. Anything else raises ProtocolError.
+_STATES: dict[str, RemoteState] = {
+    "queued": RemoteState.QUEUED,
+    "pending": RemoteState.QUEUED,
+    "submitted": RemoteState.QUEUED,
+    "in_progress": RemoteState.IN_PROGRESS,
+    "processing": RemoteState.IN_PROGRESS,
+    "running": RemoteState.IN_PROGRESS,
+    "completed": RemoteState.COMPLETED,
+    "succeeded": RemoteState.COMPLETED,
+    "failed": RemoteState.FAILED,
+    "cancelled": RemoteState.CANCELED,
+    "canceled": RemoteState.CANCELED,
+    "expired": RemoteState.EXPIRED,
+}
+_POLICY_WORDS = ("moderation", "policy", "safety", "content_filter", "guardrail")
+
+
+def is_valid_id(value: str) -> bool:
+    """Whether ``value`` is a safe job id: short, URL- and path-safe, never ``..``."""
+    return _ID_RE.fullmatch(value) is not None and ".." not in value
+
+
+def check_id(value: object, *, what: str = "video id") -> str:
+    """``value`` if it is a safe id, else :class:`ProtocolError` (the value is never echoed)."""
+    if not isinstance(value, str):
+        raise ProtocolError(f"{what} is not a string ({type(value).__name__})")
+    if not is_valid_id(value):
+        raise ProtocolError(f"{what} is not a safe identifier ({len(value)} characters)")
+    return value
+
+
+def request_id_of(headers: httpx.Headers) -> str | None:
+    """The ``x-request-id`` header, if it is a short printable token."""
+    raw: str | None = headers.get("x-request-id")
+    if raw is None or _HEADER_VALUE_RE.fullmatch(raw) is None:
+        return None
+    return raw
+
+
+def poll_after_seconds(headers: httpx.Headers) -> float | None:
+    """The ``openai-poll-after-ms`` hint in seconds; ignored (``None``) if unreadable."""
+    raw = headers.get("openai-poll-after-ms")
+    if raw is None:
+        return None
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(value) or value < 0:
+        return None
+    return min(value / 1000.0, _MAX_POLL_AFTER)
+
+
+def decode_json(body: bytes, *, what: str) -> object:
+    """Parse ``body`` as JSON; :class:`ProtocolError` if it is not."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"{what}: the body is not valid JSON") from exc
+
+
+def failure_category(code: str | None, message: str) -> ErrorCategory:
+    """The category of a failed job: content policy when the code or message says so."""
+    text = f"{code or ''} {message}".lower()
+    if any(word in text for word in _POLICY_WORDS):
+        return ErrorCategory.CONTENT_POLICY
+    return ErrorCategory.GENERATION_FAILED
+
+
+def parse_video(data: object, headers: httpx.Headers | None = None) -> RemoteStatus:
+    """A Video object as a :class:`RemoteStatus`, with the response's hints attached."""
+    obj = _object(data, "video")
+    kind = obj.get("object", "video")
+    if kind != "video":
+        raise ProtocolError(f"expected a video object, got object={_short(kind)}")
+    remote_id = check_id(obj.get("id"))
+    raw_status = obj.get("status")
+    if not isinstance(raw_status, str):
+        raise ProtocolError(f"video {remote_id}: status is missing or not a string")
+    state = _STATES.get(raw_status.strip().lower())
+    if state is None:
+        raise ProtocolError(
+            f"video {remote_id}: unknown status {_short(raw_status)}; "
+            f"known: {', '.join(sorted(_STATES))}"
+        )
+    created_at = _timestamp(obj, "created_at", remote_id, required=True)
+    remixed = obj.get("remixed_from_video_id")
+    return RemoteStatus(
+        remote_id=remote_id,
+        state=state,
+        progress=_progress(obj.get("progress"), state, remote_id),
+        model=_text(obj, "model", remote_id, limit=256),
+        seconds=_seconds(obj.get("seconds"), remote_id),
+        size=_text(obj, "size", remote_id, limit=32),
+        prompt=_text(obj, "prompt", remote_id, limit=_MAX_TEXT),
+        created_at=created_at,
+        completed_at=_timestamp(obj, "completed_at", remote_id),
+        expires_at=_timestamp(obj, "expires_at", remote_id),
+        error=_error(obj.get("error"), state, remote_id),
+        remixed_from=None if remixed is None else check_id(remixed, what="remixed_from_video_id"),
+        poll_after=poll_after_seconds(headers) if headers is not None else None,
+        request_id=request_id_of(headers) if headers is not None else None,
+        provider_status=raw_status,
+    )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ListPage:
+    """One page of ``GET /videos``."""
+
+    items: tuple[RemoteStatus, ...]
+    has_more: bool
+    last_id: str | None
+
+
+def parse_list_page(data: object, headers: httpx.Headers) -> ListPage:
+    """A list envelope; ``last_id`` falls back to the last item's id when absent."""
+    obj = _object(data, "list")
+    if obj.get("object", "list") != "list":
+        raise ProtocolError(f"expected a list object, got object={_short(obj.get('object'))}")
+    raw_items = obj.get("data")
+    if not isinstance(raw_items, list):
+        raise ProtocolError("list: 'data' is missing or not an array")
+    has_more = obj.get("has_more", False)
+    if not isinstance(has_more, bool):
+        raise ProtocolError("list: 'has_more' is not a boolean")
+    request_id = request_id_of(headers)
+    items = tuple(_with_request_id(parse_video(item), request_id) for item in raw_items)
+    raw_last = obj.get("last_id")
+    last_id = check_id(raw_last, what="last_id") if raw_last is not None else None
+    if last_id is None and items:
+        last_id = items[-1].remote_id
+    return ListPage(items=items, has_more=has_more, last_id=last_id)
+
+
+def parse_deleted(data: object, remote_id: str) -> None:
+    """Check a deletion confirmation for ``remote_id``."""
+    obj = _object(data, "deletion")
+    if obj.get("id", remote_id) != remote_id:
+        raise ProtocolError(f"deletion of {remote_id} confirmed a different id")
+    if obj.get("deleted") is not True:
+        raise ProtocolError(f"the server did not confirm the deletion of {remote_id}")
+
+
+def _with_request_id(status: RemoteStatus, request_id: str | None) -> RemoteStatus:
+    if request_id is None:
+        return status
+    return replace(status, request_id=request_id)
+
+
+def _object(data: object, what: str) -> Mapping[str, object]:
+    if not isinstance(data, dict):
+        raise ProtocolError(f"expected a JSON object for the {what}, got {type(data).__name__}")
+    return data
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _text(obj: Mapping[str, object], key: str, remote_id: str, *, limit: int) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise ProtocolError(f"video {remote_id}: {key} is not a string of at most {limit} chars")
+    return value
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _timestamp(
+    obj: Mapping[str, object], key: str, remote_id: str, *, required: bool = False
+) -> float | None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise ProtocolError(f"video {remote_id}: {key} is missing")
+        return None
+    number = _number(value)
+    if number is None or not 0 <= number < 2**40:
+        raise ProtocolError(f"video {remote_id}: {key} is not a Unix timestamp")
+    return number
+
+
+def _progress(value: object, state: RemoteState, remote_id: str) -> int:
+    if value is None:
+        return 100 if state is RemoteState.COMPLETED else 0
+    number = _number(value)
+    if number is None or not 0 <= number <= 100:
+        raise ProtocolError(f"video {remote_id}: progress {_short(value)} is not in 0..100")
+    return int(number)
+
+
+def _seconds(value: object, remote_id: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 6:
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**6:
+        return value
+    number = _number(value)
+    if number is not None and number.is_integer() and 0 <= number < 10**6:
+        return int(number)
+    raise ProtocolError(f"video {remote_id}: seconds {_short(value)} is not a whole number")
+
+
+def _error(value: object, state: RemoteState, remote_id: str) -> RemoteError | None:
+    if value is None:
+        if state is RemoteState.FAILED:
+            return RemoteError(
+                category=ErrorCategory.GENERATION_FAILED,
+                message="the provider gave no reason for the failure",
+            )
+        return None
+    if not isinstance(value, dict):
+        raise ProtocolError(f"video {remote_id}: error is not an object")
+    message = value.get("message")
+    code = value.get("code")
+    if message is not None and not isinstance(message, str):
+        raise ProtocolError(f"video {remote_id}: error.message is not a string")
+    if code is not None and not isinstance(code, str | int):
+        raise ProtocolError(f"video {remote_id}: error.code is not a string")
+    code_text = None if code is None else str(code)[:128]
+    text = (message or "the provider gave no reason for the failure")[:2000]
+    return RemoteError(category=failure_category(code_text, text), message=text, code=code_text)

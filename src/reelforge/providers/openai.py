@@ -1,0 +1,309 @@
+"""The OpenAI Videos protocol (``/v1/videos``) at any base URL.
+
+OpenAI's own hosted API was shut down on 2026-09-24; gateways serve the same protocol for other
+models, so the base URL is always configurable.
+
+Retry and ambiguity rules (see :mod:`reelforge.providers._http` for the mechanics):
+
+* Reads (fetch, list, content, delete) retry connection failures, timeouts, dropped connections,
+  5xx and 429 with exponential backoff and jitter, honouring ``retry-after-ms`` / ``Retry-After``
+  up to :attr:`RetryPolicy.max_retry_after` (a longer wait raises at once).
+* Creates (:meth:`~OpenAIVideosProvider.submit`, :meth:`~OpenAIVideosProvider.remix`) are paid and
+  the protocol has no idempotency key, so they are retried only when nothing can have been
+  created: the connection was never established (``ConnectError``, ``ConnectTimeout``, pool
+  timeout) or the server answered 429. A timeout, a dropped connection or a write failure after
+  the request went out, any 5xx, a 408, and a success whose body cannot be read all raise
+  :class:`AmbiguousSubmissionError` after exactly one request, and the engine reconciles by
+  listing. That includes **503**: a load balancer's 503 usually means the request was not
+  processed, but a gateway also answers 503 when its upstream timed out after accepting the
+  job, and nothing in the response tells the two apart. Other 4xx are final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+from pydantic import SecretStr
+
+from reelforge.core.capabilities import ModelCapabilities, capabilities_for, validate_spec
+from reelforge.core.clock import Clock, SystemClock
+from reelforge.core.config import DEFAULT_BASE_URL
+from reelforge.core.errors import (
+    AssetExpiredError,
+    ConfigError,
+    ErrorCategory,
+    InvalidSpecError,
+    NotFoundError,
+    ProtocolError,
+)
+from reelforge.core.models import DownloadResult, JobSpec, RemoteState, RemoteStatus, Variant
+from reelforge.providers._download import download_asset
+from reelforge.providers._errors import Endpoint, Site, VideoNotReadyError
+from reelforge.providers._http import Call, CallKind, Session
+from reelforge.providers._retry import RetryPolicy
+from reelforge.providers._wire import (
+    ListPage,
+    is_valid_id,
+    parse_deleted,
+    parse_list_page,
+    parse_video,
+)
+
+__all__ = ["OpenAIVideosProvider"]
+
+_IMAGE_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+}
+_MAX_REFERENCE_BYTES = 20 * 1024 * 1024
+_PAGE_SIZE = "100"
+_MAX_PAGES = 10_000
+
+
+class OpenAIVideosProvider:
+    """A :class:`~reelforge.providers.Provider` for the OpenAI Videos protocol.
+
+    The caller owns ``client`` (its timeouts, limits, proxies and lifetime); the adapter sends
+    absolute URLs under ``base_url`` and its own ``Authorization`` and ``User-Agent`` headers.
+    ``api_key`` may be ``None`` for a server that needs none (the local simulator).
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        api_key: SecretStr | str | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        secret = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+        url = httpx.URL(base_url.strip())
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ConfigError("the base URL must be an http:// or https:// URL with a host")
+        self._clock = clock or SystemClock()
+        self._session = Session(
+            client,
+            site=Site(base_url=str(url).rstrip("/"), secret=secret or None),
+            retry=retry or RetryPolicy(),
+            clock=self._clock,
+            rng=rng or random.Random(),
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The base URL requests go to (without credentials)."""
+        return self._session.site.display_url
+
+    def __repr__(self) -> str:
+        return f"OpenAIVideosProvider(base_url={self.base_url!r})"
+
+    def capabilities(self, model: str) -> ModelCapabilities:
+        """What ``model`` accepts; unknown (gateway) models pass through unchecked."""
+        return capabilities_for(model)
+
+    async def submit(self, spec: JobSpec) -> RemoteStatus:
+        """Create a video (a paid request; see the module docstring for when it is retried).
+
+        Sends JSON, or multipart/form-data with an ``input_reference`` file part when the spec
+        has a reference image. Raises :class:`InvalidSpecError` before sending anything if the
+        spec breaks its model's capabilities.
+        """
+        spec = validate_spec(spec)
+        fields = {
+            "prompt": spec.prompt,
+            "model": spec.model,
+            "seconds": str(spec.seconds),
+            "size": spec.size,
+        }
+        reference = spec.input_reference
+        files = await asyncio.to_thread(_reference_part, reference) if reference else None
+        call = Call(
+            method="POST",
+            path="/videos",
+            kind=CallKind.CREATE,
+            endpoint=Endpoint.COLLECTION,
+            label="create a video",
+            model=spec.model,
+            json=fields if files is None else None,
+            data=fields if files is not None else None,
+            files=files,
+        )
+        return await self._session.call(call, parse_video)
+
+    async def remix(self, remote_id: str, prompt: str) -> RemoteStatus:
+        """Create a new video from a completed one with a changed prompt (a paid request)."""
+        remote_id = _caller_id(remote_id)
+        if not prompt.strip():
+            raise InvalidSpecError("prompt is empty", field="prompt", value=prompt)
+        call = Call(
+            method="POST",
+            path=f"/videos/{remote_id}/remix",
+            kind=CallKind.CREATE,
+            endpoint=Endpoint.ITEM,
+            label=f"remix video {remote_id}",
+            json={"prompt": prompt},
+        )
+        return await self._session.call(call, parse_video)
+
+    async def fetch(self, remote_id: str) -> RemoteStatus:
+        """The job's current status, with the server's poll hint and request id."""
+        remote_id = _caller_id(remote_id)
+        call = Call(
+            method="GET",
+            path=f"/videos/{remote_id}",
+            kind=CallKind.READ,
+            endpoint=Endpoint.ITEM,
+            label=f"fetch video {remote_id}",
+        )
+        status = await self._session.call(call, parse_video)
+        if status.remote_id != remote_id:
+            raise ProtocolError(
+                f"fetch video {remote_id}: the server answered with video {status.remote_id}",
+                request_id=status.request_id,
+            )
+        return status
+
+    async def list_recent(self, *, since: float | None = None) -> AsyncIterator[RemoteStatus]:
+        """Every job, newest first, created at or after ``since`` (Unix seconds), all pages.
+
+        Pages are requested with ``order=desc`` and followed with ``after=<last_id>`` while
+        ``has_more``; listing stops at the first job older than ``since``. A server that ignores
+        ``order`` (a page that is not newest-first) is still read to the end, filtered.
+        """
+        after: str | None = None
+        seen_cursors: set[str] = set()
+        ordered = True
+        newest_seen: float | None = None
+        for _ in range(_MAX_PAGES):
+            page = await self._page(after)
+            for status in page.items:
+                created = status.created_at
+                if newest_seen is not None and created is not None and created > newest_seen:
+                    ordered = False
+                if created is not None:
+                    newest_seen = created
+                if since is not None and created is not None and created < since:
+                    if ordered:
+                        return
+                    continue
+                yield status
+            if not page.has_more:
+                return
+            if page.last_id is None or page.last_id in seen_cursors:
+                raise ProtocolError("list videos: has_more is set but the cursor did not advance")
+            seen_cursors.add(page.last_id)
+            after = page.last_id
+
+    async def _page(self, after: str | None) -> ListPage:
+        params = {"order": "desc", "limit": _PAGE_SIZE}
+        if after is not None:
+            params["after"] = after
+        call = Call(
+            method="GET",
+            path="/videos",
+            kind=CallKind.READ,
+            endpoint=Endpoint.COLLECTION,
+            label="list videos",
+            params=params,
+        )
+        return await self._session.call(call, parse_list_page)
+
+    async def delete(self, remote_id: str) -> None:
+        """Delete the job and its assets. A retry that finds the job already gone succeeds."""
+        remote_id = _caller_id(remote_id)
+        call = Call(
+            method="DELETE",
+            path=f"/videos/{remote_id}",
+            kind=CallKind.READ,
+            endpoint=Endpoint.ITEM,
+            label=f"delete video {remote_id}",
+            gone_ok_after_drop=True,
+        )
+
+        def parse(data: object, headers: httpx.Headers) -> None:
+            if data is not None:
+                parse_deleted(data, remote_id)
+
+        await self._session.call(call, parse)
+
+    async def download(self, remote_id: str, variant: Variant, dest: Path) -> DownloadResult:
+        """Stream one asset to ``dest`` via ``dest.part``: resumable, hashed, fsynced, atomic.
+
+        Raises :class:`NotFoundError` while the video is not ready, and
+        :class:`AssetExpiredError` once its assets have expired.
+        """
+        remote_id = _caller_id(remote_id)
+        variant = Variant(variant)
+        try:
+            return await download_asset(
+                self._session, remote_id=remote_id, variant=variant, dest=dest
+            )
+        except VideoNotReadyError:
+            raise
+        except NotFoundError as exc:
+            if type(exc) is not NotFoundError:
+                raise
+            # A bare 404: ask the job itself whether its assets expired.
+            status = await self.fetch(remote_id)
+            expires_at = status.expires_at
+            if status.state is RemoteState.EXPIRED or (
+                expires_at is not None and expires_at <= self._clock.now()
+            ):
+                dest.with_name(dest.name + ".part").unlink(missing_ok=True)
+                raise AssetExpiredError(
+                    f"download the {variant.value} of video {remote_id}: the assets expired"
+                ) from exc
+            raise
+
+
+def _caller_id(remote_id: str) -> str:
+    """A caller-supplied id, checked like a server's before it goes into a URL.
+
+    Raises :class:`ProtocolError` with category ``invalid_request`` (retrying cannot help).
+    """
+    if not isinstance(remote_id, str) or not is_valid_id(remote_id):
+        raise ProtocolError(
+            "not a valid video id (expected letters, digits, '_', '-', '.', ':', "
+            "at most 128 characters, no '..'); nothing was sent",
+            category=ErrorCategory.INVALID_REQUEST,
+        )
+    return remote_id
+
+
+def _reference_part(path: Path) -> dict[str, tuple[str, bytes, str]]:
+    """The multipart file part for a reference image, its type guessed from the suffix."""
+    media_type = _IMAGE_TYPES.get(path.suffix.lower())
+    if media_type is None:
+        raise InvalidSpecError(
+            f"input reference {path.name} must be a {', '.join(sorted(_IMAGE_TYPES))} image",
+            field="input_reference",
+            value=str(path),
+            allowed=sorted(_IMAGE_TYPES),
+        )
+    try:
+        size = path.stat().st_size
+        if size > _MAX_REFERENCE_BYTES:
+            raise InvalidSpecError(
+                f"input reference {path.name} is {size} bytes; at most "
+                f"{_MAX_REFERENCE_BYTES} allowed",
+                field="input_reference",
+                value=str(path),
+            )
+        content = path.read_bytes()
+    except OSError as exc:
+        raise InvalidSpecError(
+            f"input reference {path.name} cannot be read: {exc.strerror}",
+            field="input_reference",
+            value=str(path),
+        ) from exc
+    return {"input_reference": (path.name, content, media_type)}
