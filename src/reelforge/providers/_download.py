@@ -34,7 +34,6 @@ from reelforge.providers._http import (
 
 __all__ = ["download_asset"]
 
-CHUNK_BYTES = 64 * 1024
 _HASH_BLOCK = 1024 * 1024
 _PROGRESS_ALLOWANCE = 10
 """A transfer that keeps making progress may make this many times ``max_attempts`` requests."""
@@ -212,7 +211,9 @@ class _Transfer:
             self.resumed += 1
         before = self.part.size
         try:
-            async for chunk in response.aiter_bytes(CHUNK_BYTES):
+            # No ``chunk_size``: httpx would hold back up to a chunk's worth of received bytes,
+            # and a drop would lose them. Network reads are bounded (64 KiB) anyway.
+            async for chunk in response.aiter_bytes():
                 if expected.total is not None and self.part.size + len(chunk) > expected.total:
                     raise ProtocolError(
                         f"{self.call.label}: the server sent more than the "

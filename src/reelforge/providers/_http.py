@@ -197,7 +197,7 @@ class Session:
             body = await read_capped(response, MAX_JSON_BYTES, call.label)
             return parse(decode_json(body, what=call.label), response.headers)
         except ProtocolError as exc:
-            message = f"{call.label}: {exc.message}"
+            message = self.site.clean(f"{call.label}: {exc.message}", limit=1000)
             request_id = request_id_of(response.headers)
             status = response.status_code
             if call.kind is CallKind.CREATE:

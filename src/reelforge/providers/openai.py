@@ -167,8 +167,9 @@ class OpenAIVideosProvider:
         )
         status = await self._session.call(call, parse_video)
         if status.remote_id != remote_id:
+            other = self._session.site.clean(status.remote_id)
             raise ProtocolError(
-                f"fetch video {remote_id}: the server answered with video {status.remote_id}",
+                f"fetch video {remote_id}: the server answered with video {other}",
                 request_id=status.request_id,
             )
         return status
