@@ -22,6 +22,7 @@ Retry and ambiguity rules (see :mod:`reelforge.providers._http` for the mechanic
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -184,16 +185,21 @@ class OpenAIVideosProvider:
         after: str | None = None
         seen_cursors: set[str] = set()
         ordered = True
-        newest_seen: float | None = None
+        previous: float | None = None
         for _ in range(_MAX_PAGES):
             page = await self._page(after)
+            times = [item.created_at for item in page.items if item.created_at is not None]
+            if previous is not None:
+                times.insert(0, previous)
+            if any(later > earlier for earlier, later in itertools.pairwise(times)):
+                ordered = False  # not newest-first: read everything, filter each job
+            previous = times[-1] if times else previous
             for status in page.items:
-                created = status.created_at
-                if newest_seen is not None and created is not None and created > newest_seen:
-                    ordered = False
-                if created is not None:
-                    newest_seen = created
-                if since is not None and created is not None and created < since:
+                if (
+                    since is not None
+                    and status.created_at is not None
+                    and status.created_at < since
+                ):
                     if ordered:
                         return
                     continue
