@@ -96,13 +96,11 @@ class Site:
 
     def clean(self, text: str, *, limit: int = _MAX_MESSAGE) -> str:
         """``text`` made safe for a message: no secret, no control characters, not too long."""
-        if self.secret:
-            text = text.replace(self.secret, "[redacted]")
         text = _CONTROL_RE.sub(" ", text).strip()
+        if self.secret:  # before truncating, so a cut can never leave part of the secret
+            text = text.replace(self.secret, "[redacted]")
         if len(text) > limit:
             text = text[: limit - 3] + "..."
-        if self.secret:  # truncation cannot reveal a prefix of a secret it cut in half
-            text = text.replace(self.secret[: max(8, len(self.secret) // 2)], "[redacted]")
         return text
 
 
@@ -243,6 +241,14 @@ def _model_gone_message(site: Site, model: str | None, detail: str) -> str:
 
 
 def _endpoint_gone(status: int, envelope: Envelope, site: Site, endpoint: Endpoint) -> bool:
-    if endpoint is not Endpoint.COLLECTION or status not in (404, 410):
+    """A 404/410 that means the whole API is missing, not one video.
+
+    On ``/videos`` itself: always at OpenAI's host (shut down), else when the answer is 410 or
+    has no JSON error envelope (a generic web server's 404 page). Elsewhere: only a bare 404
+    from OpenAI's host.
+    """
+    if status not in (404, 410):
         return False
-    return site.is_openai or status == 410 or not envelope.structured
+    if endpoint is Endpoint.COLLECTION:
+        return site.is_openai or status == 410 or not envelope.structured
+    return site.is_openai and not envelope.structured

@@ -9,6 +9,7 @@ anything else after the request may have reached the server raises
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ NOT_SENT: tuple[type[Exception], ...] = (
 """Transport failures that prove the request never reached the server."""
 
 
+@functools.cache
 def user_agent() -> str:
     """``reelforge/<version>``."""
     try:
