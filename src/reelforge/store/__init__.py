@@ -1,0 +1,56 @@
+"""Our own tables (batches, jobs, events, assets, costs) beside the durable engine's.
+
+Open with :meth:`Store.for_path` (SQLite) or ``Store(url)``, call :meth:`Store.migrate`, then
+use one method per step: every method is one short transaction.
+"""
+
+from reelforge.store._ledger import BRAND_LABEL, CostGrouping
+from reelforge.store.errors import (
+    BatchNotFoundError,
+    IllegalTransitionError,
+    JobNotFoundError,
+    RemoteIdConflictError,
+    StoreError,
+)
+from reelforge.store.ids import account_id, fingerprint, job_id
+from reelforge.store.rows import (
+    AssetRow,
+    BatchRow,
+    BatchState,
+    BatchSummary,
+    CostLine,
+    EventKind,
+    EventRow,
+    JobRow,
+    NewJob,
+)
+from reelforge.store.store import Store
+from reelforge.store.transitions import EDGES, RETRYABLE, TERMINAL, can_retry, can_transition
+
+__all__ = [
+    "BRAND_LABEL",
+    "EDGES",
+    "RETRYABLE",
+    "TERMINAL",
+    "AssetRow",
+    "BatchNotFoundError",
+    "BatchRow",
+    "BatchState",
+    "BatchSummary",
+    "CostGrouping",
+    "CostLine",
+    "EventKind",
+    "EventRow",
+    "IllegalTransitionError",
+    "JobNotFoundError",
+    "JobRow",
+    "NewJob",
+    "RemoteIdConflictError",
+    "Store",
+    "StoreError",
+    "account_id",
+    "can_retry",
+    "can_transition",
+    "fingerprint",
+    "job_id",
+]

@@ -1,0 +1,428 @@
+"""The job operations behind :class:`reelforge.store.Store`: each runs inside one write
+transaction the caller opened, reads the job's row locked, and appends its event in the same
+transaction as the change it records."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Collection, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, TypedDict
+
+from sqlalchemy import Connection, RowMapping, select, update
+
+from reelforge.core.errors import ErrorCategory, InvalidSpecError
+from reelforge.core.models import JobState, Variant
+from reelforge.store._sql import append_event, batch_row, insert_for, job_row, jsonable
+from reelforge.store.errors import IllegalTransitionError, RemoteIdConflictError, StoreError
+from reelforge.store.ids import fingerprint, job_id
+from reelforge.store.rows import EventKind, NewJob
+from reelforge.store.schema import assets, costs, jobs
+from reelforge.store.transitions import can_retry, can_transition
+
+__all__ = [
+    "JobFields",
+    "add_jobs",
+    "clear_intent",
+    "record_asset",
+    "record_intent",
+    "record_progress",
+    "record_remote_id",
+    "retry",
+    "transition",
+]
+
+_CHUNK = 500  # ids per ``IN (...)``: far below every database's parameter limit
+
+
+class JobFields(TypedDict, total=False):
+    """Columns a transition may set besides the state."""
+
+    category: ErrorCategory | None
+    error: str | None
+    progress: int
+    submitted_at: float | None
+    completed_at: float | None
+    expires_at: float | None
+    estimated_cost: Decimal | None
+    actual_cost: Decimal | None
+
+
+_FIELD_NAMES = frozenset(JobFields.__annotations__)
+
+
+def add_jobs(conn: Connection, batch_id: str, new: Sequence[NewJob], *, now: float) -> int:
+    """Insert the jobs of ``new`` that the batch does not have yet; return how many."""
+    batch_row(conn, batch_id)
+    by_id: dict[str, NewJob] = {}
+    for item in new:
+        identifier = job_id(batch_id, item.key)
+        if identifier in by_id:
+            raise InvalidSpecError(
+                f"job key {item.key!r} appears twice in batch {batch_id!r}",
+                field="key",
+                value=item.key,
+            )
+        by_id[identifier] = item
+    ids = list(by_id)
+    existing: set[str] = set()
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        existing.update(conn.scalars(select(jobs.c.id).where(jobs.c.id.in_(chunk))))
+    fresh = [(i, by_id[i]) for i in ids if i not in existing]
+    if not fresh:
+        return 0
+    conn.execute(jobs.insert(), [_job_values(batch_id, i, item, now) for i, item in fresh])
+    conn.execute(
+        costs.insert(),
+        [
+            {
+                "job_id": i,
+                "batch_id": batch_id,
+                "provider": item.spec.provider,
+                "model": item.spec.model,
+                "labels": dict(item.spec.labels),
+                "estimated": item.estimated_cost,
+            }
+            for i, item in fresh
+        ],
+    )
+    for i, item in fresh:
+        append_event(
+            conn,
+            job_id=i,
+            batch_id=batch_id,
+            at=now,
+            kind=EventKind.STATE,
+            state=JobState.PENDING,
+            progress=0,
+            data={"key": item.key, "position": item.position},
+        )
+    return len(fresh)
+
+
+def _job_values(batch_id: str, identifier: str, item: NewJob, now: float) -> dict[str, Any]:
+    spec = item.spec
+    return {
+        "id": identifier,
+        "batch_id": batch_id,
+        "key": item.key,
+        "position": item.position,
+        "spec": spec.to_dict(),
+        "provider": spec.provider,
+        "account": item.account,
+        "model": spec.model,
+        "seconds": spec.seconds,
+        "size": spec.size,
+        "prompt": spec.prompt,
+        "labels": dict(spec.labels),
+        "state": JobState.PENDING.value,
+        "attempt": 0,
+        "fingerprint": fingerprint(spec),
+        "progress": 0,
+        "estimated_cost": item.estimated_cost,
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+    }
+
+
+def _apply(
+    conn: Connection,
+    row: RowMapping,
+    values: Mapping[str, Any],
+    *,
+    now: float,
+) -> None:
+    """Update the locked ``row`` with ``values``, bumping its version."""
+    result = conn.execute(
+        update(jobs)
+        .where(jobs.c.id == row["id"], jobs.c.version == row["version"])
+        .values(**values, updated_at=now, version=row["version"] + 1)
+    )
+    if result.rowcount != 1:  # pragma: no cover - the row is locked; this would be a bug
+        raise StoreError(f"job {row['id']!r} changed under a locked update")
+
+
+def transition(
+    conn: Connection,
+    identifier: str,
+    to: JobState,
+    *,
+    expect: Collection[JobState] | None,
+    data: Mapping[str, Any] | None,
+    fields: Mapping[str, Any],
+    now: float,
+) -> bool:
+    """Move the job to ``to``; see :meth:`reelforge.store.Store.transition`."""
+    unknown = set(fields) - _FIELD_NAMES
+    if unknown:
+        raise TypeError(f"transition() got unexpected fields: {sorted(unknown)}")
+    row = job_row(conn, identifier)
+    current = JobState(row["state"])
+    if (expect is not None and current not in expect) or current == to:
+        return False
+    if not can_transition(current, to):
+        raise IllegalTransitionError(identifier, current, to)
+    values: dict[str, Any] = {k: jsonable(v) if k == "category" else v for k, v in fields.items()}
+    if "progress" in values:
+        values["progress"] = _clamp(values["progress"])
+    if to is JobState.COMPLETED and "completed_at" not in values:
+        values["completed_at"] = now
+    _apply(conn, row, {**values, "state": to.value}, now=now)
+    append_event(
+        conn,
+        job_id=identifier,
+        batch_id=row["batch_id"],
+        at=now,
+        kind=EventKind.STATE,
+        state=to,
+        progress=values.get("progress", row["progress"]),
+        data={"from": current, **fields, **(data or {})},
+    )
+    return True
+
+
+def record_intent(conn: Connection, identifier: str, *, now: float) -> str:
+    """Commit a submission intent; see :meth:`reelforge.store.Store.record_intent`."""
+    row = job_row(conn, identifier)
+    current = JobState(row["state"])
+    if current is not JobState.WAITING:
+        raise IllegalTransitionError(identifier, current, JobState.SUBMITTING)
+    token = secrets.token_hex(16)
+    attempt = row["attempt"] + 1
+    _apply(
+        conn,
+        row,
+        {
+            "state": JobState.SUBMITTING.value,
+            "attempt": attempt,
+            "intent_token": token,
+            "intent_at": now,
+        },
+        now=now,
+    )
+    append_event(
+        conn,
+        job_id=identifier,
+        batch_id=row["batch_id"],
+        at=now,
+        kind=EventKind.INTENT,
+        state=JobState.SUBMITTING,
+        progress=row["progress"],
+        data={"from": current, "attempt": attempt, "fingerprint": row["fingerprint"]},
+    )
+    return token
+
+
+_ADOPTABLE = frozenset({JobState.SUBMITTING, JobState.NEEDS_REVIEW})
+
+
+def record_remote_id(
+    conn: Connection,
+    identifier: str,
+    token: str,
+    remote_id: str,
+    *,
+    state: JobState,
+    progress: int,
+    submitted_at: float | None,
+    expires_at: float | None,
+    data: Mapping[str, Any] | None,
+    now: float,
+) -> bool:
+    """The fenced update of a remote id; see :meth:`reelforge.store.Store.record_remote_id`."""
+    row = job_row(conn, identifier)
+    if row["intent_token"] != token:
+        return False
+    if row["remote_id"] is not None:
+        return bool(row["remote_id"] == remote_id)
+    current = JobState(row["state"])
+    if current not in _ADOPTABLE:
+        return False
+    if not can_transition(current, state):
+        raise IllegalTransitionError(identifier, current, state)
+    owner = conn.scalar(select(jobs.c.id).where(jobs.c.remote_id == remote_id))
+    if owner is not None:
+        raise RemoteIdConflictError(identifier, remote_id, owner)
+    values: dict[str, Any] = {
+        "remote_id": remote_id,
+        "state": state.value,
+        "progress": _clamp(progress),
+        "submitted_at": submitted_at if submitted_at is not None else now,
+        "expires_at": expires_at,
+    }
+    if state is JobState.COMPLETED:
+        values["completed_at"] = now
+    _apply(conn, row, values, now=now)
+    append_event(
+        conn,
+        job_id=identifier,
+        batch_id=row["batch_id"],
+        at=now,
+        kind=EventKind.REMOTE_ID,
+        state=state,
+        progress=values["progress"],
+        data={"from": current, "remote_id": remote_id, "attempt": row["attempt"], **(data or {})},
+    )
+    return True
+
+
+_CLEAR_TO = frozenset({JobState.WAITING, JobState.FAILED})
+
+
+def clear_intent(
+    conn: Connection,
+    identifier: str,
+    token: str,
+    *,
+    to: JobState,
+    category: ErrorCategory | None,
+    error: str | None,
+    now: float,
+) -> bool:
+    """Withdraw an intent that provably created nothing; see the :class:`Store` method."""
+    if to not in _CLEAR_TO:
+        raise ValueError(f"clear_intent() goes to waiting or failed, not {to.value!r}")
+    row = job_row(conn, identifier)
+    current = JobState(row["state"])
+    if (
+        row["intent_token"] != token
+        or row["remote_id"] is not None
+        or current is not JobState.SUBMITTING
+    ):
+        return False
+    values: dict[str, Any] = {
+        "state": to.value,
+        "intent_token": None,
+        "intent_at": None,
+        "category": category.value if category is not None else None,
+        "error": error,
+    }
+    _apply(conn, row, values, now=now)
+    append_event(
+        conn,
+        job_id=identifier,
+        batch_id=row["batch_id"],
+        at=now,
+        kind=EventKind.STATE,
+        state=to,
+        progress=row["progress"],
+        data={"from": current, "intent_cleared": True, "category": category, "error": error},
+    )
+    return True
+
+
+def retry(conn: Connection, identifier: str, *, now: float) -> bool:
+    """Send a failed or reviewed job back to ``waiting``; see the :class:`Store` method."""
+    row = job_row(conn, identifier)
+    current = JobState(row["state"])
+    if current is JobState.WAITING:
+        return False
+    if not can_retry(current):
+        raise IllegalTransitionError(identifier, current, JobState.WAITING)
+    _apply(
+        conn,
+        row,
+        {
+            "state": JobState.WAITING.value,
+            "remote_id": None,
+            "intent_token": None,
+            "intent_at": None,
+            "category": None,
+            "error": None,
+            "progress": 0,
+            "submitted_at": None,
+            "completed_at": None,
+            "expires_at": None,
+        },
+        now=now,
+    )
+    # A settled attempt leaves its reservation behind; the next attempt reserves afresh.
+    conn.execute(
+        update(costs)
+        .where(costs.c.job_id == identifier, costs.c.settled_at.is_not(None))
+        .values(reserved=None, reserved_at=None, settled_at=None)
+    )
+    append_event(
+        conn,
+        job_id=identifier,
+        batch_id=row["batch_id"],
+        at=now,
+        kind=EventKind.STATE,
+        state=JobState.WAITING,
+        progress=0,
+        data={
+            "from": current,
+            "retry": True,
+            "previous_remote_id": row["remote_id"],
+            "previous_category": row["category"],
+        },
+    )
+    return True
+
+
+def record_progress(
+    conn: Connection, identifier: str, state: JobState, progress: int, *, now: float
+) -> bool:
+    """Record the provider's latest state and progress; see the :class:`Store` method."""
+    row = job_row(conn, identifier)
+    current = JobState(row["state"])
+    progress = _clamp(progress)
+    if state == current and progress == row["progress"]:
+        return False
+    if state != current and not can_transition(current, state):
+        raise IllegalTransitionError(identifier, current, state)
+    values: dict[str, Any] = {"state": state.value, "progress": progress}
+    if state is JobState.COMPLETED and state != current:
+        values["completed_at"] = now
+    _apply(conn, row, values, now=now)
+    changed_state = state != current
+    append_event(
+        conn,
+        job_id=identifier,
+        batch_id=row["batch_id"],
+        at=now,
+        kind=EventKind.STATE if changed_state else EventKind.PROGRESS,
+        state=state,
+        progress=progress,
+        data={"from": current} if changed_state else None,
+    )
+    return True
+
+
+def record_asset(
+    conn: Connection,
+    identifier: str,
+    variant: Variant,
+    path: str,
+    size: int,
+    sha256: str,
+    *,
+    now: float,
+) -> bool:
+    """Record a verified asset; see :meth:`reelforge.store.Store.record_asset`."""
+    row = job_row(conn, identifier)
+    known = conn.execute(
+        select(assets.c.path, assets.c.bytes, assets.c.sha256).where(
+            assets.c.job_id == identifier, assets.c.variant == variant.value
+        )
+    ).first()
+    if known is not None and tuple(known) == (path, size, sha256):
+        return False
+    values = {"path": path, "bytes": size, "sha256": sha256, "downloaded_at": now}
+    statement = insert_for(conn, assets).values(job_id=identifier, variant=variant.value, **values)
+    conn.execute(statement.on_conflict_do_update(index_elements=["job_id", "variant"], set_=values))
+    append_event(
+        conn,
+        job_id=identifier,
+        batch_id=row["batch_id"],
+        at=now,
+        kind=EventKind.ASSET,
+        data={"variant": variant, "path": path, "bytes": size, "sha256": sha256},
+    )
+    return True
+
+
+def _clamp(progress: int) -> int:
+    return max(0, min(100, int(progress)))

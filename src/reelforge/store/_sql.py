@@ -1,0 +1,87 @@
+"""Small SQL helpers shared by the store's operations. Every function runs inside the caller's
+transaction and never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from reelforge.core.models import JobState
+from reelforge.store.errors import BatchNotFoundError, JobNotFoundError
+from reelforge.store.rows import EventKind
+from reelforge.store.schema import batches, job_events, jobs
+
+__all__ = ["append_event", "batch_row", "insert_for", "job_row", "jsonable"]
+
+
+def job_row(conn: Connection, job_id: str, *, lock: bool = True) -> RowMapping:
+    """The job's row; with ``lock``, locked for the rest of the transaction (``FOR UPDATE``
+    where the database has it; SQLite's ``BEGIN IMMEDIATE`` already holds the write lock)."""
+    query = select(jobs).where(jobs.c.id == job_id)
+    row = conn.execute(query.with_for_update() if lock else query).mappings().first()
+    if row is None:
+        raise JobNotFoundError(job_id)
+    return row
+
+
+def batch_row(conn: Connection, batch_id: str, *, lock: bool = True) -> RowMapping:
+    """The batch's row, locked like :func:`job_row`."""
+    query = select(batches).where(batches.c.id == batch_id)
+    row = conn.execute(query.with_for_update() if lock else query).mappings().first()
+    if row is None:
+        raise BatchNotFoundError(batch_id)
+    return row
+
+
+def append_event(
+    conn: Connection,
+    *,
+    job_id: str,
+    batch_id: str,
+    at: float,
+    kind: EventKind,
+    state: JobState | None = None,
+    progress: int | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> None:
+    """Append one row to ``job_events``."""
+    conn.execute(
+        job_events.insert().values(
+            job_id=job_id,
+            batch_id=batch_id,
+            at=at,
+            kind=kind.value,
+            state=state.value if state is not None else None,
+            progress=progress,
+            data=jsonable(data) if data else None,
+        )
+    )
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with enums, decimals and mappings turned into plain JSON values."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def insert_for(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An ``INSERT`` for ``table`` that supports ``on_conflict_do_*`` on this connection's
+    database (SQLite and Postgres spell it the same way in SQLAlchemy)."""
+    name = conn.dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"the store supports SQLite and Postgres, not {name}")

@@ -1,0 +1,96 @@
+"""Connections: SQLite pragmas, ``BEGIN IMMEDIATE`` for writes, and short transactions.
+
+SQLite is made safe for several processes on one file by four settings on every connection
+(WAL journal, ``synchronous=NORMAL``, a busy timeout, foreign keys) and by taking the write lock
+at the start of every write transaction (``BEGIN IMMEDIATE``). A deferred ``BEGIN`` that later
+writes can fail at once with ``database is locked`` when another writer got in first: the busy
+handler cannot help there, because waiting could not make the reader's snapshot current.
+
+Python's ``sqlite3`` driver is told to leave transactions alone (``isolation_level = None``) and
+SQLAlchemy's ``begin`` event emits our own ``BEGIN``, as SQLAlchemy's SQLite documentation
+describes. Other databases (Postgres) use their normal transactions; writes that read first
+lock the rows they read with ``SELECT ... FOR UPDATE``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from reelforge.store.errors import StoreError
+
+__all__ = ["BUSY_TIMEOUT_S", "WRITE_OPTION", "make_engine", "read", "write"]
+
+BUSY_TIMEOUT_S = 30.0
+"""How long a connection waits for another process's write lock before giving up."""
+
+WRITE_OPTION = "reelforge_write"
+"""Execution option that makes a SQLite connection begin with ``BEGIN IMMEDIATE``."""
+
+
+def make_engine(url: str, *, busy_timeout: float = BUSY_TIMEOUT_S) -> Engine:
+    """An engine for ``url``; SQLite connections get the pragmas and transaction control."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url)
+    engine = create_engine(url, connect_args={"timeout": busy_timeout})
+    event.listen(engine, "connect", _sqlite_connect(busy_timeout))
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(busy_timeout: float) -> Any:
+    def on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
+        # The driver must not open transactions on its own: ``_sqlite_begin`` does.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            # WAL is a property of the file and survives; an in-memory database stays 'memory'.
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    return on_connect
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    if connection.get_execution_options().get(WRITE_OPTION, False):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.exec_driver_sql("BEGIN")
+
+
+@contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """One write transaction: the write lock is taken at its start, committed at its end.
+
+    SQLAlchemy errors are translated to :class:`~reelforge.store.errors.StoreError`; the
+    store's own errors raised inside roll the transaction back and pass through.
+    """
+    try:
+        with engine.connect() as connection:
+            connection.execution_options(**{WRITE_OPTION: True})
+            with connection.begin():
+                yield connection
+    except SQLAlchemyError as exc:
+        raise StoreError(f"database write failed: {exc}") from exc
+
+
+@contextmanager
+def read(engine: Engine) -> Iterator[Connection]:
+    """One read transaction: a consistent snapshot, no write lock."""
+    try:
+        with engine.connect() as connection, connection.begin():
+            yield connection
+    except SQLAlchemyError as exc:
+        raise StoreError(f"database read failed: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Alembic migrations for the store's tables (``env.py`` and ``versions/``)."""

@@ -1,0 +1,151 @@
+"""Our tables, beside the durable engine's own (which we never touch).
+
+Times are Unix seconds (floats, as :class:`reelforge.core.clock.Clock` gives them); money is
+:class:`~reelforge.store.coltypes.Money`; states are the :class:`~reelforge.core.models.JobState`
+values as text. The migrations in ``migrations/versions`` build exactly this schema (a test
+compares them).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from reelforge.store.coltypes import Money
+
+__all__ = [
+    "VERSION_TABLE",
+    "assets",
+    "batches",
+    "costs",
+    "include_name",
+    "job_events",
+    "jobs",
+    "metadata",
+]
+
+VERSION_TABLE = "reelforge_alembic_version"
+"""Alembic's bookkeeping table for our migrations (named so it cannot clash with anyone's)."""
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("source", Text, nullable=True),
+    Column("out_dir", Text, nullable=False),
+    Column("budget_usd", Money, nullable=True),
+    Column("max_in_flight", Integer, nullable=False),
+    Column("rpm", Integer, nullable=True),
+    Column("state", String(32), nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("batch_id", String(128), ForeignKey("batches.id"), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("account", String(128), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("seconds", Integer, nullable=False),
+    Column("size", String(32), nullable=False),
+    Column("prompt", Text, nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("category", String(32), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("remote_id", String(256), nullable=True, unique=True),
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("intent_token", String(64), nullable=True),
+    Column("intent_at", Double, nullable=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("progress", Integer, nullable=False, default=0),
+    Column("submitted_at", Double, nullable=True),
+    Column("completed_at", Double, nullable=True),
+    Column("expires_at", Double, nullable=True),
+    Column("estimated_cost", Money, nullable=True),
+    Column("actual_cost", Money, nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("version", Integer, nullable=False, default=1),
+    Index(None, "batch_id", "position"),
+    Index(None, "state"),
+    Index(None, "fingerprint"),
+)
+
+job_events = Table(
+    "job_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(128), ForeignKey("jobs.id"), nullable=False),
+    Column("batch_id", String(128), nullable=False),
+    Column("at", Double, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("state", String(32), nullable=True),
+    Column("progress", Integer, nullable=True),
+    Column("data", JSON, nullable=True),
+    Index(None, "job_id", "id"),
+    # AUTOINCREMENT: ids are never reused, so a sink's cursor only ever moves forward.
+    sqlite_autoincrement=True,
+)
+
+assets = Table(
+    "assets",
+    metadata,
+    Column("job_id", String(128), ForeignKey("jobs.id"), primary_key=True),
+    Column("variant", String(32), primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("downloaded_at", Double, nullable=False),
+)
+
+costs = Table(
+    "costs",
+    metadata,
+    Column("job_id", String(128), ForeignKey("jobs.id"), primary_key=True),
+    Column("batch_id", String(128), ForeignKey("batches.id"), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("estimated", Money, nullable=True),
+    Column("reserved", Money, nullable=True),
+    Column("reserved_at", Double, nullable=True),
+    Column("actual", Money, nullable=True),
+    Column("settled_at", Double, nullable=True),
+    Index(None, "batch_id"),
+)
+
+
+def include_name(name: str | None, type_: str, _parent_names: object) -> bool:
+    """Alembic's filter: compare only our tables (and everything inside them)."""
+    if type_ == "table":
+        return name in metadata.tables
+    return True

@@ -1,0 +1,365 @@
+"""The :class:`Store`: our tables, one short transaction per method."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, Unpack
+
+from sqlalchemy import Engine, select
+
+from reelforge.core.errors import ErrorCategory, InvalidSpecError
+from reelforge.core.models import JobState, Variant
+from reelforge.core.naming import is_safe_component
+from reelforge.store import _jobs, _ledger, migrate
+from reelforge.store._jobs import JobFields
+from reelforge.store._ledger import CostGrouping
+from reelforge.store._sql import batch_row, insert_for, job_row
+from reelforge.store.engine import make_engine, read, write
+from reelforge.store.rows import (
+    AssetRow,
+    BatchRow,
+    BatchState,
+    BatchSummary,
+    CostLine,
+    EventRow,
+    JobRow,
+    NewJob,
+)
+from reelforge.store.schema import assets, batches, job_events, jobs
+
+__all__ = ["Store"]
+
+DEFAULT_MAX_IN_FLIGHT = 4
+
+
+class Store:
+    """Batches, jobs, their event history, assets and the cost ledger, in one database.
+
+    Every method is one short transaction; writes take SQLite's write lock at their start
+    (``BEGIN IMMEDIATE``), so several processes can share one file. Call :meth:`migrate` once
+    before use. Time comes from ``now`` (Unix seconds), so tests can fix it.
+    """
+
+    def __init__(self, url: str, *, now: Callable[[], float] = time.time) -> None:
+        self._url = url
+        self._now = now
+        self._engine = make_engine(url)
+
+    @classmethod
+    def for_path(
+        cls, path: str | os.PathLike[str], *, now: Callable[[], float] = time.time
+    ) -> Store:
+        """A store in the SQLite file at ``path`` (its folder is created if missing)."""
+        file = Path(path).expanduser().resolve()
+        file.parent.mkdir(parents=True, exist_ok=True)
+        return cls(f"sqlite:///{file}", now=now)
+
+    @property
+    def url(self) -> str:
+        """The database URL."""
+        return self._url
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for migrations and tests; prefer the methods)."""
+        return self._engine
+
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema up to ``revision`` (``alembic upgrade head``); safe to repeat and
+        to run from several processes at once."""
+        migrate.upgrade(self._engine, revision)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- batches ------------------------------------------------------------------------------
+
+    def upsert_batch(
+        self,
+        batch_id: str,
+        *,
+        name: str,
+        out_dir: str | os.PathLike[str],
+        source: str | os.PathLike[str] | None = None,
+        budget_usd: Decimal | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        rpm: int | None = None,
+    ) -> BatchRow:
+        """Create the batch, or update its settings; its state and creation time are kept."""
+        if not is_safe_component(batch_id):
+            raise InvalidSpecError(
+                f"batch id {batch_id!r} is not a safe name (letters, digits, . _ -)",
+                field="batch_id",
+                value=batch_id,
+            )
+        now = self._now()
+        settings: dict[str, Any] = {
+            "name": name,
+            "out_dir": str(out_dir),
+            "source": str(source) if source is not None else None,
+            "budget_usd": budget_usd,
+            "max_in_flight": max_in_flight,
+            "rpm": rpm,
+            "updated_at": now,
+        }
+        with write(self._engine) as conn:
+            statement = insert_for(conn, batches).values(
+                id=batch_id, created_at=now, state=BatchState.OPEN.value, **settings
+            )
+            conn.execute(statement.on_conflict_do_update(index_elements=["id"], set_=settings))
+            return BatchRow.from_mapping(batch_row(conn, batch_id, lock=False))
+
+    def set_batch_state(self, batch_id: str, state: BatchState) -> None:
+        """Mark the batch open, finished or canceled."""
+        with write(self._engine) as conn:
+            batch_row(conn, batch_id)
+            conn.execute(
+                batches.update()
+                .where(batches.c.id == batch_id)
+                .values(state=state.value, updated_at=self._now())
+            )
+
+    def get_batch(self, batch_id: str) -> BatchRow:
+        """The batch; :class:`~reelforge.store.errors.BatchNotFoundError` if there is none."""
+        with read(self._engine) as conn:
+            return BatchRow.from_mapping(batch_row(conn, batch_id, lock=False))
+
+    def batches(self) -> list[BatchRow]:
+        """Every batch, oldest first."""
+        with read(self._engine) as conn:
+            rows = conn.execute(select(batches).order_by(batches.c.created_at, batches.c.id))
+            return [BatchRow.from_mapping(row) for row in rows.mappings()]
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def add_jobs(self, batch_id: str, jobs: Sequence[NewJob]) -> int:
+        """Add the batch's jobs; return how many were new.
+
+        Idempotent: a job whose key the batch already has is left exactly as it is (its spec
+        is not replaced), so running the same batch again inserts and changes nothing. Each
+        new job starts ``pending`` with a creation event and a row in the cost ledger.
+        """
+        with write(self._engine) as conn:
+            return _jobs.add_jobs(conn, batch_id, jobs, now=self._now())
+
+    def get_job(self, job_id: str) -> JobRow:
+        """The job; :class:`~reelforge.store.errors.JobNotFoundError` if there is none."""
+        with read(self._engine) as conn:
+            return JobRow.from_mapping(job_row(conn, job_id, lock=False))
+
+    def jobs(
+        self, batch_id: str | None = None, states: Iterable[JobState] | None = None
+    ) -> list[JobRow]:
+        """Jobs in file order, optionally of one batch and in some states."""
+        query = select(jobs).order_by(jobs.c.batch_id, jobs.c.position, jobs.c.id)
+        if batch_id is not None:
+            query = query.where(jobs.c.batch_id == batch_id)
+        if states is not None:
+            query = query.where(jobs.c.state.in_([JobState(s).value for s in states]))
+        with read(self._engine) as conn:
+            return [JobRow.from_mapping(row) for row in conn.execute(query).mappings()]
+
+    def find_by_remote_id(self, remote_id: str) -> JobRow | None:
+        """The job that holds the provider's ``remote_id``, if any."""
+        with read(self._engine) as conn:
+            row = conn.execute(select(jobs).where(jobs.c.remote_id == remote_id)).mappings().first()
+            return JobRow.from_mapping(row) if row is not None else None
+
+    def batch_summary(self, batch_id: str) -> BatchSummary:
+        """How many jobs are in each state, and the batch's estimated, reserved and actual cost."""
+        with read(self._engine) as conn:
+            return _ledger.summary(conn, batch_id)
+
+    # -- the life cycle -----------------------------------------------------------------------
+
+    def transition(
+        self,
+        job_id: str,
+        to: JobState,
+        *,
+        expect: Iterable[JobState] | None = None,
+        data: Mapping[str, Any] | None = None,
+        **fields: Unpack[JobFields],
+    ) -> bool:
+        """Move the job to ``to``, set ``fields``, and append a ``state`` event, atomically.
+
+        With ``expect``, nothing happens (and False is returned) unless the job is in one of
+        those states. A job already in ``to`` is left alone (False). An edge the life cycle
+        does not have raises :class:`~reelforge.store.errors.IllegalTransitionError`; that
+        includes leaving a terminal state, and ``failed`` → ``waiting`` (use :meth:`retry`).
+        ``data`` is added to the event. Remote ids are set only by :meth:`record_remote_id`.
+        """
+        expected = None if expect is None else frozenset(JobState(s) for s in expect)
+        with write(self._engine) as conn:
+            return _jobs.transition(
+                conn, job_id, to, expect=expected, data=data, fields=fields, now=self._now()
+            )
+
+    def retry(self, job_id: str) -> bool:
+        """The explicit retry: a ``failed`` or ``needs_review`` job goes back to ``waiting``.
+
+        The remote id, intent, error and progress are cleared (the event keeps the old remote
+        id); a settled cost stays in the ledger and the next attempt reserves afresh. Returns
+        False if the job is already ``waiting``.
+        """
+        with write(self._engine) as conn:
+            return _jobs.retry(conn, job_id, now=self._now())
+
+    def record_intent(self, job_id: str) -> str:
+        """Commit the intent to submit (DESIGN section 5, step 1) and return its token.
+
+        The job must be ``waiting``; it becomes ``submitting`` with ``attempt`` + 1, a fresh
+        random ``intent_token`` and ``intent_at``. Calling it on a job that is already
+        ``submitting`` raises: an earlier request may be out, so that job is reconciled,
+        never submitted again blindly.
+        """
+        with write(self._engine) as conn:
+            return _jobs.record_intent(conn, job_id, now=self._now())
+
+    def record_remote_id(
+        self,
+        job_id: str,
+        token: str,
+        remote_id: str,
+        *,
+        state: JobState = JobState.QUEUED,
+        progress: int = 0,
+        submitted_at: float | None = None,
+        expires_at: float | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Record the provider's id for the job: the fenced update of DESIGN section 5, step 3.
+
+        Applies only if the job's ``intent_token`` is still ``token`` and it has no remote id
+        yet (from ``submitting``, or from ``needs_review`` when reconciliation adopts a match);
+        the job moves to ``state``. Returns True if applied, or if this very remote id was
+        already recorded under this token (a repeated step); False for a stale token or when
+        another remote id is already there. A remote id owned by another job raises
+        :class:`~reelforge.store.errors.RemoteIdConflictError`.
+        """
+        with write(self._engine) as conn:
+            return _jobs.record_remote_id(
+                conn,
+                job_id,
+                token,
+                remote_id,
+                state=state,
+                progress=progress,
+                submitted_at=submitted_at,
+                expires_at=expires_at,
+                data=data,
+                now=self._now(),
+            )
+
+    def clear_intent(
+        self,
+        job_id: str,
+        token: str,
+        *,
+        to: JobState = JobState.WAITING,
+        category: ErrorCategory | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Withdraw an intent whose request provably created nothing (connection refused,
+        429, a 4xx rejection): the job goes back to ``waiting`` (to try again) or to
+        ``failed``. Fenced like :meth:`record_remote_id`; returns whether it applied."""
+        with write(self._engine) as conn:
+            return _jobs.clear_intent(
+                conn, job_id, token, to=to, category=category, error=error, now=self._now()
+            )
+
+    def record_progress(self, job_id: str, state: JobState, progress: int) -> bool:
+        """Record the provider's state and progress (0-100); an event is appended only when
+        something changed. Returns whether anything changed."""
+        with write(self._engine) as conn:
+            return _jobs.record_progress(conn, job_id, state, progress, now=self._now())
+
+    # -- assets -------------------------------------------------------------------------------
+
+    def record_asset(
+        self,
+        job_id: str,
+        variant: Variant,
+        path: str | os.PathLike[str],
+        bytes: int,
+        sha256: str,
+    ) -> bool:
+        """Record a downloaded, verified asset (replacing an earlier one of the same variant).
+        Returns False, appending no event, if exactly this file was already recorded."""
+        with write(self._engine) as conn:
+            return _jobs.record_asset(
+                conn, job_id, Variant(variant), str(path), bytes, sha256, now=self._now()
+            )
+
+    def assets(self, job_id: str) -> list[AssetRow]:
+        """The job's recorded assets."""
+        with read(self._engine) as conn:
+            rows = conn.execute(
+                select(assets).where(assets.c.job_id == job_id).order_by(assets.c.variant)
+            )
+            return [AssetRow.from_mapping(row) for row in rows.mappings()]
+
+    # -- costs --------------------------------------------------------------------------------
+
+    def reserve(self, job_id: str, amount: Decimal, budget: Decimal | None = None) -> bool:
+        """Hold ``amount`` for the job against its batch's budget, in one immediate transaction.
+
+        The cap is ``budget`` if given, else the batch's ``budget_usd`` (None: no cap). The
+        reservation is made only if money already spent by the batch, plus its open
+        reservations, plus ``amount`` stays within the cap; returns whether it was. Idempotent
+        per job: a job that already holds an open reservation gets True and nothing changes.
+        """
+        with write(self._engine) as conn:
+            return _ledger.reserve(conn, job_id, Decimal(amount), budget, now=self._now())
+
+    def settle(self, job_id: str, actual: Decimal) -> bool:
+        """Settle the job's cost at ``actual``; its reservation is released. Idempotent: a
+        job already settled is left alone (False)."""
+        with write(self._engine) as conn:
+            return _ledger.settle(conn, job_id, Decimal(actual), now=self._now(), released=False)
+
+    def release(self, job_id: str) -> bool:
+        """Settle a job that cost nothing (failed, rejected, canceled): actual 0, reservation
+        released. Idempotent like :meth:`settle`."""
+        with write(self._engine) as conn:
+            return _ledger.settle(conn, job_id, Decimal(0), now=self._now(), released=True)
+
+    def cost_report(
+        self, batch_id: str | None = None, by: CostGrouping | None = None
+    ) -> list[CostLine]:
+        """Jobs, estimated and actual cost per batch, model or brand (the ``brand`` label), or
+        one ``all`` line; optionally for one batch only. Lines are sorted by group."""
+        with read(self._engine) as conn:
+            return _ledger.cost_report(conn, batch_id, by)
+
+    # -- events -------------------------------------------------------------------------------
+
+    def events_after(self, cursor: int = 0, limit: int = 100) -> list[EventRow]:
+        """Up to ``limit`` events with an id above ``cursor``, oldest first (a sink's read)."""
+        query = select(job_events).where(job_events.c.id > cursor).order_by(job_events.c.id)
+        with read(self._engine) as conn:
+            rows = conn.execute(query.limit(limit)).mappings()
+            return [EventRow.from_mapping(row) for row in rows]
+
+    def history(self, job_id: str) -> list[EventRow]:
+        """Every event of one job, oldest first (its status history)."""
+        query = select(job_events).where(job_events.c.job_id == job_id).order_by(job_events.c.id)
+        with read(self._engine) as conn:
+            return [EventRow.from_mapping(row) for row in conn.execute(query).mappings()]
