@@ -218,7 +218,7 @@ async def test_an_unconfirmed_delete_is_a_protocol_error(make_provider: MakeProv
         await provider.delete("video_1")
 
 
-@pytest.mark.parametrize("base_url", ["ftp://example.com/v1", "not a url", "/v1"])
+@pytest.mark.parametrize("base_url", ["ftp://example.com/v1", "not a url", "/v1", "https://[::1"])
 def test_an_unusable_base_url_is_a_config_error(base_url: str) -> None:
     with pytest.raises(ConfigError):
         OpenAIVideosProvider(httpx.AsyncClient(), base_url=base_url)

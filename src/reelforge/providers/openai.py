@@ -72,7 +72,8 @@ class OpenAIVideosProvider:
 
     The caller owns ``client`` (its timeouts, limits, proxies and lifetime); the adapter sends
     absolute URLs under ``base_url`` and its own ``Authorization`` and ``User-Agent`` headers.
-    ``api_key`` may be ``None`` for a server that needs none (the local simulator).
+    ``api_key`` may be ``None`` for a server that needs none. Time (``clock``: ``now`` and
+    ``sleep``) and jitter (``rng``) are injected so tests never wait.
     """
 
     name = "openai"
@@ -88,7 +89,10 @@ class OpenAIVideosProvider:
         rng: random.Random | None = None,
     ) -> None:
         secret = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
-        url = httpx.URL(base_url.strip())
+        try:
+            url = httpx.URL(base_url.strip())
+        except httpx.InvalidURL as exc:
+            raise ConfigError("the base URL is not a valid URL") from exc
         if url.scheme not in ("http", "https") or not url.host:
             raise ConfigError("the base URL must be an http:// or https:// URL with a host")
         self._clock = clock or SystemClock()
