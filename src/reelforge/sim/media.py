@@ -9,6 +9,7 @@ stays bounded whatever the asset size. The same seed and the same job always giv
 from __future__ import annotations
 
 import hashlib
+import io
 import random
 import textwrap
 import threading
@@ -23,7 +24,14 @@ from PIL import Image, ImageDraw, ImageFont
 
 from reelforge.core.models import Variant
 
-__all__ = ["MediaJob", "MediaStore", "render_media", "render_size", "synthetic_chunks"]
+__all__ = [
+    "MediaJob",
+    "MediaStore",
+    "probe_video",
+    "render_media",
+    "render_size",
+    "synthetic_chunks",
+]
 
 CHUNK = 64 * 1024
 _SPRITE_TILE_WIDTH = 128
@@ -156,6 +164,19 @@ def _spritesheet(tiles: list[Image.Image]) -> Image.Image:
             tile.resize((tile_w, tile_h)), ((i % columns) * tile_w, (i // columns) * tile_h)
         )
     return sheet
+
+
+def probe_video(data: bytes) -> tuple[float, int, int] | None:
+    """Duration (seconds), width and height of an uploaded video, or ``None`` if unreadable."""
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            if not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            duration = container.duration / 1_000_000 if container.duration else 0.0
+            return duration, stream.codec_context.width, stream.codec_context.height
+    except (av.error.FFmpegError, ValueError):
+        return None
 
 
 def synthetic_chunks(

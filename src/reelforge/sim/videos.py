@@ -12,9 +12,11 @@ from starlette.responses import JSONResponse, Response
 from reelforge.core.models import RemoteState, Variant
 from reelforge.sim.content import content_response
 from reelforge.sim.log import CreateRecord
+from reelforge.sim.media import probe_video
 from reelforge.sim.protocol import (
     EXTENSION_SECONDS,
     ApiError,
+    RequestBody,
     parse_create,
     parse_prompt,
     parse_seconds,
@@ -262,10 +264,26 @@ async def remix(ctx: Ctx) -> Response:
     return video_response(ctx, job)
 
 
-def _source_params(ctx: Ctx, source_id: str | None, action: str) -> tuple[str, int, str]:
-    """Model, seconds and size of an edit's or extension's source (defaults for an upload)."""
+def _source_params(
+    ctx: Ctx, body: RequestBody, source_id: str | None, action: str
+) -> tuple[str, int, str]:
+    """Model, seconds and size of an edit's or extension's source.
+
+    An uploaded video is probed: its duration (rounded, at least 1 s) and its orientation
+    (portrait 720x1280, else 1280x720) describe the new job, made with sora-2.
+    """
     if source_id is None:
-        return "sora-2", 4, "720x1280"
+        probed = probe_video(body.files["video"])
+        if probed is None:
+            raise ApiError(
+                status=400,
+                message="Invalid 'video': the file could not be read as a video.",
+                param="video",
+                code="invalid_video",
+            )
+        duration, width, height = probed
+        size = "720x1280" if height > width else "1280x720"
+        return "sora-2", max(1, round(duration)), size
     source = _completed_source(ctx, source_id, action)
     return source.model, source.seconds, source.size
 
@@ -275,7 +293,7 @@ async def edit(ctx: Ctx) -> Response:
     body = await read_body(ctx.request)
     prompt = parse_prompt(body)
     source_id = source_video_id(body)
-    model, seconds, size = _source_params(ctx, source_id, "edited")
+    model, seconds, size = _source_params(ctx, body, source_id, "edited")
     job = _new_job(
         ctx, prompt=prompt, model=model, seconds=seconds, size=size, kind="edit", source=source_id
     )
@@ -288,7 +306,7 @@ async def extend(ctx: Ctx) -> Response:
     prompt = parse_prompt(body)
     extra = parse_seconds(body, EXTENSION_SECONDS, default=None)
     source_id = source_video_id(body)
-    model, seconds, size = _source_params(ctx, source_id, "extended")
+    model, seconds, size = _source_params(ctx, body, source_id, "extended")
     job = _new_job(
         ctx,
         prompt=prompt,
