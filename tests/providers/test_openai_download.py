@@ -238,6 +238,7 @@ async def test_not_ready_is_a_clear_not_found_error(
         await provider.download("video_1", Variant.VIDEO, tmp_path / "video.mp4")
 
     assert len(recorder.requests) == 1
+    assert not (tmp_path / "video.mp4.part").exists()
 
 
 async def test_404_saying_expired_is_asset_expired(

@@ -140,6 +140,9 @@ async def download_asset(
         raise
     except OSError as exc:
         raise DownloadError(f"{call.label}: cannot write {dest.name}: {exc.strerror}") from exc
+    except BaseException:
+        _remove_if_empty(part_path)  # e.g. "not ready yet": leave no empty part behind
+        raise
     return DownloadResult(
         variant=variant,
         path=dest,
@@ -248,6 +251,12 @@ class _Transfer:
             )
             raise error from exc
         await self.session.pause(self.failures, None)
+
+
+def _remove_if_empty(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        if path.stat().st_size == 0:
+            path.unlink()
 
 
 def _sync_directory(directory: Path) -> None:
