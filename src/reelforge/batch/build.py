@@ -106,7 +106,7 @@ def _top_level(parsed: Parsed, issues: list[BatchIssue]) -> dict[object, object]
         return None
     for key in data:
         if key not in DOCUMENT_FIELDS:
-            message = f"unknown field; known fields: {', '.join(DOCUMENT_FIELDS)}"
+            message = f"unknown field {key!r}; known fields: {', '.join(DOCUMENT_FIELDS)}"
             where: Loc = (key,) if isinstance(key, str | int) else ()
             issues.append(
                 parsed.issue(where, message, field=str(key), value=key, allowed=DOCUMENT_FIELDS)
@@ -232,6 +232,8 @@ class _Builder:
         problem = name_problem(value)
         if problem is None:
             problem = self.keys.add(value, self.parsed.location(index))
+            if problem is not None and key is None:
+                problem += "; it is this job's default key (its position): give one of them a key"
             allowed = None
         else:
             allowed = (SAFE_NAME_PATTERN,)

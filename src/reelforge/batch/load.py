@@ -113,7 +113,7 @@ def _decode(data: bytes, source: str, path: Path) -> str:
             source=source,
             path=path,
             line=line,
-            allowed=("utf-8",),
+            allowed=("UTF-8",),
         )
         raise BatchFileError([issue]) from exc
 

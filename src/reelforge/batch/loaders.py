@@ -97,8 +97,10 @@ class Parsed:
 
     def pointer(self, loc: Loc) -> str:
         """``jobs[3].labels.brand``; in CSV the column, ``label.brand``."""
-        if self.format == "csv" and len(loc) > 2 and loc[0] == "jobs":
+        if self.format == "csv" and len(loc) >= 2 and loc[0] == "jobs":
             rest = loc[2:]
+            if not rest:  # the row itself: its number says it all
+                return ""
             if rest[0] == "labels" and len(rest) == 2:
                 return f"{_LABEL_PREFIX}{rest[1]}"
             return ".".join(str(part) for part in rest)
@@ -110,8 +112,8 @@ class Parsed:
     def location(self, index: int) -> str:
         """Where job ``index`` is: ``spring.yaml:12``, ``spring.csv:row 3``, ``x.json:jobs[3]``."""
         loc: Loc = ("jobs", index)
-        if (line := _nearest(self.lines, loc)) is not None and loc in self.lines:
-            return f"{self.source}:{line}"
+        if loc in self.lines:
+            return f"{self.source}:{self.lines[loc]}"
         if loc in self.rows:
             return f"{self.source}:row {self.rows[loc]}"
         return f"{self.source}:jobs[{index}]"

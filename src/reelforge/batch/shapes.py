@@ -139,7 +139,7 @@ def _one(error: ErrorDetails, known: tuple[str, ...]) -> ShapeError:
     field = _dotted(loc)
     type_ = error["type"]
     if type_ == "extra_forbidden":
-        message = f"unknown field; known fields: {', '.join(known)}"
+        message = f"unknown field {loc[-1]!r}; known fields: {', '.join(known)}"
         return ShapeError(loc, field, message, value, known)
     if type_ in _MESSAGES:
         return ShapeError(loc, field, _MESSAGES[type_], value, None)

@@ -88,9 +88,7 @@ def load_yaml(text: str) -> YamlDocument:
         _walk(loader, node, (), document, set())
         document.data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = "; ".join(part for part in (exc.context, exc.problem) if part)
-        raise YamlSyntaxError(f"invalid YAML: {problem}", mark.line + 1 if mark else None) from exc
+        raise YamlSyntaxError(*_describe(exc)) from exc
     except yaml.YAMLError as exc:  # a ReaderError: a character YAML does not allow
         raise YamlSyntaxError(f"invalid YAML: {exc}", _reader_line(text, exc)) from exc
     except RecursionError as exc:
@@ -128,6 +126,17 @@ def _walk(loader: _Loader, node: Node, loc: Loc, doc: YamlDocument, seen: set[in
                 first_lines[key] = line
             doc.lines[(*loc, part)] = line
             _walk(loader, value_node, (*loc, part), doc, seen)
+
+
+def _describe(exc: yaml.MarkedYAMLError) -> tuple[str, int | None]:
+    """``found unexpected end of stream (while scanning a quoted scalar on line 3)``."""
+    mark = exc.problem_mark or exc.context_mark
+    message = f"invalid YAML: {exc.problem or exc.context or 'unreadable'}"
+    if exc.context and exc.problem:
+        where = exc.context_mark
+        on = f" on line {where.line + 1}" if where is not None and where is not mark else ""
+        message += f" ({exc.context}{on})"
+    return message, mark.line + 1 if mark is not None else None
 
 
 def _reader_line(text: str, exc: yaml.YAMLError) -> int | None:
