@@ -40,7 +40,9 @@ def test_custom_table_with_wildcard_size(tmp_path: Path) -> None:
     assert table.estimate(JobSpec(prompt="x", model="sora-2", size="1280x720")) is None
 
 
-@pytest.mark.parametrize("body", ['[openai.m]\n"*" = "abc"\n', '[openai.m]\n"*" = -1\n', "not toml ["])
+@pytest.mark.parametrize(
+    "body", ['[openai.m]\n"*" = "abc"\n', '[openai.m]\n"*" = -1\n', "not toml ["]
+)
 def test_bad_price_files_are_config_errors(tmp_path: Path, body: str) -> None:
     path = tmp_path / "prices.toml"
     path.write_text(body, encoding="utf-8")

@@ -49,7 +49,7 @@ def demo(
             ]
         )
     else:
-        _summary(results, elapsed)
+        _summary(results, elapsed, forge.out)
     raise typer.Exit(int(ExitCode.OK if all(r.ok for r in results) else ExitCode.FAILED))
 
 
@@ -96,10 +96,10 @@ def _update(progress: Progress, task: TaskID, event: GenerateEvent) -> None:
         progress.update(task, status=f"downloading {event.variant.value}")
 
 
-def _summary(results: list[GenerateResult], elapsed: float) -> None:
+def _summary(results: list[GenerateResult], elapsed: float, out: Path) -> None:
     table = Table(title="reelforge demo")
     for column in ("job", "state", "seconds", "size", "cost", "video"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     total = Decimal(0)
     for r in results:
         cost = r.cost or Decimal(0)
@@ -111,11 +111,14 @@ def _summary(results: list[GenerateResult], elapsed: float) -> None:
             str(r.spec.seconds),
             r.spec.size,
             f"${cost:.2f}",
-            escape(str(video.path)) if video else escape(r.error.message if r.error else "-"),
+            f"{video.size / 1024:,.0f} KiB"
+            if video
+            else escape(r.error.message if r.error else "-"),
         )
     out_console.print(table)
     done = sum(r.ok for r in results)
     out_console.print(
-        f"{done}/{len(results)} videos done in {elapsed:.1f} s; simulated cost ${total:.2f} "
-        "(the simulator bills nothing)."
+        f"{done}/{len(results)} videos done in {elapsed:.1f} s, in {escape(str(out))}/ "
+        f"(each job: video.mp4, thumbnail.webp, spritesheet.jpg, job.json); "
+        f"simulated cost ${total:.2f}, billed $0.00."
     )

@@ -30,13 +30,7 @@ def sim(
 
     with reelforge_errors():
         cfg = load_sim_config(config) if config is not None else SimConfig()
-        updates: dict[str, object] = {}
-        if time_scale is not None:
-            updates["time_scale"] = time_scale
-        if seed is not None:
-            updates["seed"] = seed
-        if updates:
-            cfg = cfg.model_copy(update=updates)
+        cfg = cfg.with_overrides(time_scale=time_scale, seed=seed)
         err_console.print(
             f"Simulator serving http://{host}:{port}/v1 (time scale {cfg.time_scale}x, "
             f"seed {cfg.seed}); log at http://{host}:{port}/_sim/log"
