@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ CSV_COLUMNS = ("prompt", "key", "provider", "model", "seconds", "size", "input_r
 """The fixed CSV columns; ``label.<name>`` columns add labels."""
 
 _LABEL_PREFIX = "label."
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 SKIPPED: Final = object()
 """Stands in a job list for a JSONL line or CSV row that could not be parsed (already reported)."""
 
@@ -106,7 +108,12 @@ class Parsed:
             return ".".join(str(part) for part in rest)
         text = ""
         for part in loc:
-            text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+            if isinstance(part, int):
+                text += f"[{part}]"
+            elif not _PLAIN.fullmatch(part):
+                text += f"[{part!r}]"
+            else:
+                text += f".{part}" if text else part
         return text
 
     def location(self, index: int) -> str:

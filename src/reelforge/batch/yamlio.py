@@ -79,7 +79,12 @@ class YamlDocument:
 
 def load_yaml(text: str) -> YamlDocument:
     """Parse one YAML document. Raises :class:`YamlSyntaxError`."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # checks every character first: may raise a ReaderError
+    except yaml.reader.ReaderError as exc:
+        character = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        message = f"invalid YAML: character U+{ord(character):04X} is not allowed ({exc.reason})"
+        raise YamlSyntaxError(message, text.count("\n", 0, exc.position) + 1) from exc
     try:
         node = loader.get_single_node()
         if node is None:
@@ -89,8 +94,6 @@ def load_yaml(text: str) -> YamlDocument:
         document.data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         raise YamlSyntaxError(*_describe(exc)) from exc
-    except yaml.YAMLError as exc:  # a ReaderError: a character YAML does not allow
-        raise YamlSyntaxError(f"invalid YAML: {exc}", _reader_line(text, exc)) from exc
     except RecursionError as exc:
         raise YamlSyntaxError("invalid YAML: nested too deeply", None) from exc
     except ValueError as exc:  # e.g. an integer with more digits than Python converts
@@ -137,8 +140,3 @@ def _describe(exc: yaml.MarkedYAMLError) -> tuple[str, int | None]:
         on = f" on line {where.line + 1}" if where is not None and where is not mark else ""
         message += f" ({exc.context}{on})"
     return message, mark.line + 1 if mark is not None else None
-
-
-def _reader_line(text: str, exc: yaml.YAMLError) -> int | None:
-    position = getattr(exc, "position", None)
-    return text.count("\n", 0, position) + 1 if isinstance(position, int) else None
