@@ -309,3 +309,16 @@ def test_batches_are_frozen_and_hashable() -> None:
     with pytest.raises(AttributeError):
         batch.name = "other"  # type: ignore[misc]
     assert hash(batch) == hash(Batch.from_specs("lib", ["p"]))
+
+
+def test_from_specs_checks_labels_and_key_types() -> None:
+    with pytest.raises(BatchFileError) as info:
+        Batch.from_specs(
+            "lib",
+            {"a": JobSpec(prompt="p", labels={"n": 3}), 5: "p"},  # type: ignore[dict-item]
+        )
+
+    assert [(i.field, i.pointer) for i in info.value.errors] == [
+        ("labels.n", "jobs[0].labels.n"),
+        ("key", "jobs[1].key"),
+    ]

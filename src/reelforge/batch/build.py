@@ -84,13 +84,34 @@ def assemble_specs(
             message = f"must be a JobSpec or a prompt string, got {kind(given)}"
             issues.append(parsed.issue(loc, message, field="jobs"))
             continue
+        if key is not None and not isinstance(key, str):
+            message = f"must be a string, got {kind(key)}"
+            issues.append(parsed.issue((*loc, "key"), message, field="key", value=key))
+            continue
+        labels_ok = _labels_ok(parsed, loc, given, issues)
         key_ok = builder.check_key(index, key)
         spec = builder.check_spec(index, given, {}, None)
-        if key_ok is not None and spec is not None:
+        if key_ok is not None and spec is not None and labels_ok:
             builder.built.append(Built(key_ok, spec, index, parsed.location(index)))
     if issues:
         raise BatchFileError(_dedupe(issues))
     return builder.built
+
+
+def _labels_ok(parsed: Parsed, loc: Loc, spec: JobSpec, issues: list[BatchIssue]) -> bool:
+    """Whether a given spec's labels are text to text (a file's are checked by its shape)."""
+    ok = True
+    for name, value in spec.labels.items():
+        if not isinstance(name, str) or not name:
+            message = f"label names must be non-empty strings, got {kind(name)}"
+        elif not isinstance(value, str):
+            message = f"must be text, got {kind(value)}"
+        else:
+            continue
+        ok = False
+        where = (*loc, "labels", name) if isinstance(name, str | int) else (*loc, "labels")
+        issues.append(parsed.issue(where, message, value=value))
+    return ok
 
 
 def _top_level(parsed: Parsed, issues: list[BatchIssue]) -> dict[object, object] | None:

@@ -4,8 +4,8 @@ PyYAML follows YAML 1.1, where ``16:9`` is the base-60 integer 969, ``0010`` is 
 ``yes``/``no``/``on``/``off`` are booleans and ``2026-03-01`` is a date. In a batch file
 those are surprises, so this loader resolves plain scalars as YAML 1.2's core schema does:
 ``true``/``false``, decimal integers, decimal fractions, ``null``/``~``; everything else is
-a string. Every value of the YAML 1.2 rules is also one in 1.1, so any YAML that PyYAML's
-dumper writes reads back the same.
+a string. Every plain scalar these rules read as a number or a boolean is one in YAML 1.1
+too, so PyYAML's dumper quotes it when it is a string, and what it writes reads back the same.
 
 PyYAML also keeps the last of two equal keys in a mapping silently; here they are reported.
 """
