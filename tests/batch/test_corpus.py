@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -390,9 +389,7 @@ def test_a_defaults_shape_error_is_located() -> None:
     assert issue.allowed == JOB_FIELDS[2:]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_an_unreadable_file_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "secret.yaml"
-    path.write_text("jobs: []\n", encoding="utf-8")
-    path.chmod(0)
-    assert load_error(path).errors[0].message == "cannot read: Permission denied"
+def test_a_folder_named_like_a_batch_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "folder.yaml"
+    path.mkdir()
+    assert load_error(path).errors[0].message == "is a directory, not a batch file"

@@ -10,6 +10,7 @@ MODULES = [
     "reelforge.app",
     "reelforge.providers",
     "reelforge.sim",
+    "reelforge.batch",
 ]
 
 
