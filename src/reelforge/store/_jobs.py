@@ -21,6 +21,7 @@ from reelforge.store.schema import assets, costs, jobs
 from reelforge.store.transitions import can_retry, can_transition
 
 __all__ = [
+    "CREATED",
     "JobFields",
     "add_jobs",
     "clear_intent",
@@ -164,6 +165,9 @@ def transition(
         return False
     if not can_transition(current, to):
         raise IllegalTransitionError(identifier, current, to)
+    reason = _fenced_elsewhere(row, current, to)
+    if reason is not None:
+        raise IllegalTransitionError(identifier, current, to, reason=reason)
     values: dict[str, Any] = {k: jsonable(v) if k == "category" else v for k, v in fields.items()}
     if "progress" in values:
         values["progress"] = _clamp(values["progress"])
@@ -181,6 +185,23 @@ def transition(
         data={"from": current, **fields, **(data or {})},
     )
     return True
+
+
+CREATED = frozenset(
+    {JobState.QUEUED, JobState.IN_PROGRESS, JobState.COMPLETED, JobState.DOWNLOADING, JobState.DONE}
+)
+"""States of a job that exists on the provider: a job in one of them always has a remote id."""
+
+
+def _fenced_elsewhere(row: RowMapping, current: JobState, to: JobState) -> str | None:
+    """Why an edge of the life cycle must go through a fenced method instead, if it must."""
+    if to is JobState.SUBMITTING:
+        return "a submission starts with record_intent()"
+    if to in CREATED and row["remote_id"] is None:
+        return "a job becomes created only with its remote id, through record_remote_id()"
+    if current is JobState.SUBMITTING and to is JobState.WAITING:
+        return "an intent is withdrawn only through clear_intent()"
+    return None
 
 
 def record_intent(conn: Connection, identifier: str, *, now: float) -> str:
@@ -371,8 +392,12 @@ def record_progress(
     progress = _clamp(progress)
     if state == current and progress == row["progress"]:
         return False
-    if state != current and not can_transition(current, state):
-        raise IllegalTransitionError(identifier, current, state)
+    if state != current:
+        if not can_transition(current, state):
+            raise IllegalTransitionError(identifier, current, state)
+        reason = _fenced_elsewhere(row, current, state)
+        if reason is not None:
+            raise IllegalTransitionError(identifier, current, state, reason=reason)
     values: dict[str, Any] = {"state": state.value, "progress": progress}
     if state is JobState.COMPLETED and state != current:
         values["completed_at"] = now

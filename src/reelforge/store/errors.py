@@ -48,8 +48,11 @@ class IllegalTransitionError(StoreError):
 
     category = ErrorCategory.INVALID_REQUEST
 
-    def __init__(self, job_id: str, current: JobState, to: JobState) -> None:
-        super().__init__(f"job {job_id!r} cannot go from {current.value!r} to {to.value!r}")
+    def __init__(
+        self, job_id: str, current: JobState, to: JobState, *, reason: str | None = None
+    ) -> None:
+        message = f"job {job_id!r} cannot go from {current.value!r} to {to.value!r}"
+        super().__init__(f"{message}: {reason}" if reason else message)
         self.job_id = job_id
         self.current = current
         self.to = to

@@ -204,7 +204,12 @@ class Store:
         those states. A job already in ``to`` is left alone (False). An edge the life cycle
         does not have raises :class:`~reelforge.store.errors.IllegalTransitionError`; that
         includes leaving a terminal state, and ``failed`` → ``waiting`` (use :meth:`retry`).
-        ``data`` is added to the event. Remote ids are set only by :meth:`record_remote_id`.
+        ``data`` is added to the event.
+
+        Three edges go through fenced methods instead, and raise here: into ``submitting``
+        (:meth:`record_intent`), into a state that exists on the provider while the job has
+        no remote id (:meth:`record_remote_id`), and ``submitting`` → ``waiting``
+        (:meth:`clear_intent`). So a job that is ``queued`` or later always has its remote id.
         """
         expected = None if expect is None else frozenset(JobState(s) for s in expect)
         with write(self._engine) as conn:
