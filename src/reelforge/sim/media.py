@@ -99,12 +99,8 @@ def _frame(base: Image.Image, job: MediaJob, index: int, count: int, fps: int) -
     x = int((width - bar) * index / max(count - 1, 1))
     draw.rectangle((x, height - 3 * bar // 2, x + bar, height - bar // 2), fill=accent)
     label = f"{index / fps:5.2f}s  #{index + 1}/{count}"
-    draw.text(
-        (4, height - 3 * bar),
-        label,
-        fill=accent,
-        font=ImageFont.load_default(size=max(7, width // 20)),
-    )
+    font = ImageFont.load_default(size=max(7, width // 24))
+    draw.text((width - 4 - draw.textlength(label, font=font), 4), label, fill=accent, font=font)
     return image
 
 
