@@ -111,6 +111,29 @@ def test_processes_can_migrate_the_same_file_at_once(tmp_path: Path) -> None:
         )
 
 
+def test_threads_share_one_store(store: Store) -> None:
+    store.upsert_batch("threads", name="Threads", out_dir="out")
+    store.add_jobs("threads", _jobs("t", 200))
+    ids = [job.id for job in store.jobs("threads")]
+    errors: list[BaseException] = []
+
+    def work(offset: int) -> None:
+        try:
+            for job in ids[offset::WORKERS]:
+                store.transition(job, JobState.WAITING)
+                store.record_intent(job)
+        except BaseException as exc:  # collected and asserted on below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert store.batch_summary("threads").counts[JobState.SUBMITTING] == 200
+
+
 def test_connections_get_the_pragmas(store: Store) -> None:
     with read(store.engine) as conn:
         pragma = {

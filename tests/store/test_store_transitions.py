@@ -223,3 +223,15 @@ def test_fenced_edges_refuse_the_plain_door(
         store.transition(job, to)
     with pytest.raises(IllegalTransitionError, match=door):
         store.record_progress(job, to, 0)
+
+
+def test_notes_join_the_history_without_changing_the_job(store: Store, job: str) -> None:
+    before = store.get_job(job)
+    store.record_note(job, "prompt mentions a trademark", {"rule": "brand"})
+    assert store.get_job(job) == before
+    note = store.history(job)[-1]
+    assert (note.kind, note.state, dict(note.data)) == (
+        EventKind.NOTE,
+        S.PENDING,
+        {"rule": "brand", "message": "prompt mentions a trademark"},
+    )

@@ -4,7 +4,6 @@ transaction as the change it records."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypedDict
@@ -13,8 +12,16 @@ from sqlalchemy import Connection, RowMapping, select, update
 
 from reelforge.core.errors import ErrorCategory, InvalidSpecError
 from reelforge.core.models import JobState, Variant
-from reelforge.store._sql import append_event, batch_row, insert_for, job_row, jsonable
-from reelforge.store.errors import IllegalTransitionError, RemoteIdConflictError, StoreError
+from reelforge.store._sql import (
+    append_event,
+    apply_update,
+    batch_row,
+    clamp_progress,
+    insert_for,
+    job_row,
+    jsonable,
+)
+from reelforge.store.errors import IllegalTransitionError
 from reelforge.store.ids import fingerprint, job_id
 from reelforge.store.rows import EventKind, NewJob
 from reelforge.store.schema import assets, costs, jobs
@@ -24,11 +31,9 @@ __all__ = [
     "CREATED",
     "JobFields",
     "add_jobs",
-    "clear_intent",
     "record_asset",
-    "record_intent",
+    "record_note",
     "record_progress",
-    "record_remote_id",
     "retry",
     "transition",
 ]
@@ -128,23 +133,6 @@ def _job_values(batch_id: str, identifier: str, item: NewJob, now: float) -> dic
     }
 
 
-def _apply(
-    conn: Connection,
-    row: RowMapping,
-    values: Mapping[str, Any],
-    *,
-    now: float,
-) -> None:
-    """Update the locked ``row`` with ``values``, bumping its version."""
-    result = conn.execute(
-        update(jobs)
-        .where(jobs.c.id == row["id"], jobs.c.version == row["version"])
-        .values(**values, updated_at=now, version=row["version"] + 1)
-    )
-    if result.rowcount != 1:  # pragma: no cover - the row is locked; this would be a bug
-        raise StoreError(f"job {row['id']!r} changed under a locked update")
-
-
 def transition(
     conn: Connection,
     identifier: str,
@@ -170,10 +158,10 @@ def transition(
         raise IllegalTransitionError(identifier, current, to, reason=reason)
     values: dict[str, Any] = {k: jsonable(v) if k == "category" else v for k, v in fields.items()}
     if "progress" in values:
-        values["progress"] = _clamp(values["progress"])
+        values["progress"] = clamp_progress(values["progress"])
     if to is JobState.COMPLETED and "completed_at" not in values:
         values["completed_at"] = now
-    _apply(conn, row, {**values, "state": to.value}, now=now)
+    apply_update(conn, row, {**values, "state": to.value}, now=now)
     append_event(
         conn,
         job_id=identifier,
@@ -204,136 +192,6 @@ def _fenced_elsewhere(row: RowMapping, current: JobState, to: JobState) -> str |
     return None
 
 
-def record_intent(conn: Connection, identifier: str, *, now: float) -> str:
-    """Commit a submission intent; see :meth:`reelforge.store.Store.record_intent`."""
-    row = job_row(conn, identifier)
-    current = JobState(row["state"])
-    if current is not JobState.WAITING:
-        raise IllegalTransitionError(identifier, current, JobState.SUBMITTING)
-    token = secrets.token_hex(16)
-    attempt = row["attempt"] + 1
-    _apply(
-        conn,
-        row,
-        {
-            "state": JobState.SUBMITTING.value,
-            "attempt": attempt,
-            "intent_token": token,
-            "intent_at": now,
-        },
-        now=now,
-    )
-    append_event(
-        conn,
-        job_id=identifier,
-        batch_id=row["batch_id"],
-        at=now,
-        kind=EventKind.INTENT,
-        state=JobState.SUBMITTING,
-        progress=row["progress"],
-        data={"from": current, "attempt": attempt, "fingerprint": row["fingerprint"]},
-    )
-    return token
-
-
-_ADOPTABLE = frozenset({JobState.SUBMITTING, JobState.NEEDS_REVIEW})
-
-
-def record_remote_id(
-    conn: Connection,
-    identifier: str,
-    token: str,
-    remote_id: str,
-    *,
-    state: JobState,
-    progress: int,
-    submitted_at: float | None,
-    expires_at: float | None,
-    data: Mapping[str, Any] | None,
-    now: float,
-) -> bool:
-    """The fenced update of a remote id; see :meth:`reelforge.store.Store.record_remote_id`."""
-    row = job_row(conn, identifier)
-    if row["intent_token"] != token:
-        return False
-    if row["remote_id"] is not None:
-        return bool(row["remote_id"] == remote_id)
-    current = JobState(row["state"])
-    if current not in _ADOPTABLE:
-        return False
-    if not can_transition(current, state):
-        raise IllegalTransitionError(identifier, current, state)
-    owner = conn.scalar(select(jobs.c.id).where(jobs.c.remote_id == remote_id))
-    if owner is not None:
-        raise RemoteIdConflictError(identifier, remote_id, owner)
-    values: dict[str, Any] = {
-        "remote_id": remote_id,
-        "state": state.value,
-        "progress": _clamp(progress),
-        "submitted_at": submitted_at if submitted_at is not None else now,
-        "expires_at": expires_at,
-    }
-    if state is JobState.COMPLETED:
-        values["completed_at"] = now
-    _apply(conn, row, values, now=now)
-    append_event(
-        conn,
-        job_id=identifier,
-        batch_id=row["batch_id"],
-        at=now,
-        kind=EventKind.REMOTE_ID,
-        state=state,
-        progress=values["progress"],
-        data={"from": current, "remote_id": remote_id, "attempt": row["attempt"], **(data or {})},
-    )
-    return True
-
-
-_CLEAR_TO = frozenset({JobState.WAITING, JobState.FAILED})
-
-
-def clear_intent(
-    conn: Connection,
-    identifier: str,
-    token: str,
-    *,
-    to: JobState,
-    category: ErrorCategory | None,
-    error: str | None,
-    now: float,
-) -> bool:
-    """Withdraw an intent that provably created nothing; see the :class:`Store` method."""
-    if to not in _CLEAR_TO:
-        raise ValueError(f"clear_intent() goes to waiting or failed, not {to.value!r}")
-    row = job_row(conn, identifier)
-    current = JobState(row["state"])
-    if (
-        row["intent_token"] != token
-        or row["remote_id"] is not None
-        or current is not JobState.SUBMITTING
-    ):
-        return False
-    values: dict[str, Any] = {
-        "state": to.value,
-        "intent_token": None,
-        "intent_at": None,
-        "category": category.value if category is not None else None,
-        "error": error,
-    }
-    _apply(conn, row, values, now=now)
-    append_event(
-        conn,
-        job_id=identifier,
-        batch_id=row["batch_id"],
-        at=now,
-        kind=EventKind.STATE,
-        state=to,
-        progress=row["progress"],
-        data={"from": current, "intent_cleared": True, "category": category, "error": error},
-    )
-    return True
-
-
 def retry(conn: Connection, identifier: str, *, now: float) -> bool:
     """Send a failed or reviewed job back to ``waiting``; see the :class:`Store` method."""
     row = job_row(conn, identifier)
@@ -342,7 +200,7 @@ def retry(conn: Connection, identifier: str, *, now: float) -> bool:
         return False
     if not can_retry(current):
         raise IllegalTransitionError(identifier, current, JobState.WAITING)
-    _apply(
+    apply_update(
         conn,
         row,
         {
@@ -389,7 +247,7 @@ def record_progress(
     """Record the provider's latest state and progress; see the :class:`Store` method."""
     row = job_row(conn, identifier)
     current = JobState(row["state"])
-    progress = _clamp(progress)
+    progress = clamp_progress(progress)
     if state == current and progress == row["progress"]:
         return False
     if state != current:
@@ -401,7 +259,7 @@ def record_progress(
     values: dict[str, Any] = {"state": state.value, "progress": progress}
     if state is JobState.COMPLETED and state != current:
         values["completed_at"] = now
-    _apply(conn, row, values, now=now)
+    apply_update(conn, row, values, now=now)
     changed_state = state != current
     append_event(
         conn,
@@ -449,5 +307,18 @@ def record_asset(
     return True
 
 
-def _clamp(progress: int) -> int:
-    return max(0, min(100, int(progress)))
+def record_note(
+    conn: Connection, identifier: str, message: str, data: Mapping[str, Any] | None, *, now: float
+) -> None:
+    """Append a ``note`` event; see :meth:`reelforge.store.Store.record_note`."""
+    row = job_row(conn, identifier)
+    append_event(
+        conn,
+        job_id=identifier,
+        batch_id=row["batch_id"],
+        at=now,
+        kind=EventKind.NOTE,
+        state=JobState(row["state"]),
+        progress=row["progress"],
+        data={**(data or {}), "message": message},
+    )

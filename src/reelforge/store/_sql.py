@@ -8,15 +8,23 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, Table, select
+from sqlalchemy import Connection, RowMapping, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from reelforge.core.models import JobState
-from reelforge.store.errors import BatchNotFoundError, JobNotFoundError
+from reelforge.store.errors import BatchNotFoundError, JobNotFoundError, StoreError
 from reelforge.store.rows import EventKind
 from reelforge.store.schema import batches, job_events, jobs
 
-__all__ = ["append_event", "batch_row", "insert_for", "job_row", "jsonable"]
+__all__ = [
+    "append_event",
+    "apply_update",
+    "batch_row",
+    "clamp_progress",
+    "insert_for",
+    "job_row",
+    "jsonable",
+]
 
 
 def job_row(conn: Connection, job_id: str, *, lock: bool = True) -> RowMapping:
@@ -85,3 +93,25 @@ def insert_for(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Ins
     if name == "sqlite":
         return sqlite.insert(table)
     raise NotImplementedError(f"the store supports SQLite and Postgres, not {name}")
+
+
+def apply_update(
+    conn: Connection,
+    row: RowMapping,
+    values: Mapping[str, Any],
+    *,
+    now: float,
+) -> None:
+    """Update the locked ``row`` with ``values``, bumping its version."""
+    result = conn.execute(
+        update(jobs)
+        .where(jobs.c.id == row["id"], jobs.c.version == row["version"])
+        .values(**values, updated_at=now, version=row["version"] + 1)
+    )
+    if result.rowcount != 1:  # pragma: no cover - the row is locked; this would be a bug
+        raise StoreError(f"job {row['id']!r} changed under a locked update")
+
+
+def clamp_progress(progress: int) -> int:
+    """``progress`` as an integer percentage between 0 and 100."""
+    return max(0, min(100, int(progress)))

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 from reelforge.core.errors import ErrorCategory, InvalidSpecError
 from reelforge.core.models import JobState, Variant
 from reelforge.core.naming import is_safe_component
-from reelforge.store import _jobs, _ledger, migrate
+from reelforge.store import _jobs, _ledger, _submission, migrate
 from reelforge.store._jobs import JobFields
 from reelforge.store._ledger import CostGrouping
 from reelforge.store._sql import batch_row, insert_for, job_row
@@ -236,7 +236,7 @@ class Store:
         never submitted again blindly.
         """
         with write(self._engine) as conn:
-            return _jobs.record_intent(conn, job_id, now=self._now())
+            return _submission.record_intent(conn, job_id, now=self._now())
 
     def record_remote_id(
         self,
@@ -260,7 +260,7 @@ class Store:
         :class:`~reelforge.store.errors.RemoteIdConflictError`.
         """
         with write(self._engine) as conn:
-            return _jobs.record_remote_id(
+            return _submission.record_remote_id(
                 conn,
                 job_id,
                 token,
@@ -286,7 +286,7 @@ class Store:
         429, a 4xx rejection): the job goes back to ``waiting`` (to try again) or to
         ``failed``. Fenced like :meth:`record_remote_id`; returns whether it applied."""
         with write(self._engine) as conn:
-            return _jobs.clear_intent(
+            return _submission.clear_intent(
                 conn, job_id, token, to=to, category=category, error=error, now=self._now()
             )
 
@@ -295,6 +295,11 @@ class Store:
         something changed. Returns whether anything changed."""
         with write(self._engine) as conn:
             return _jobs.record_progress(conn, job_id, state, progress, now=self._now())
+
+    def record_note(self, job_id: str, message: str, data: Mapping[str, Any] | None = None) -> None:
+        """Append a ``note`` event to the job's history (a warning, a reconciliation finding)."""
+        with write(self._engine) as conn:
+            _jobs.record_note(conn, job_id, message, data, now=self._now())
 
     # -- assets -------------------------------------------------------------------------------
 

@@ -12,6 +12,10 @@
 ``done``, ``rejected`` and ``canceled`` are terminal. ``failed`` and ``needs_review`` go back
 to ``waiting`` only through an explicit retry (:meth:`reelforge.store.Store.retry`), never
 through an ordinary transition: a resubmission may cost money, so it is always a decision.
+
+This table says which edges exist. :class:`reelforge.store.Store` also says which door each
+edge goes through: entering ``submitting`` takes an intent, leaving it for a state that exists
+on the provider takes the remote id, and going back to ``waiting`` takes the intent's token.
 """
 
 from __future__ import annotations
