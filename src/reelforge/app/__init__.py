@@ -3,8 +3,8 @@
 from reelforge.app.forge import Forge
 from reelforge.app.generate import GenerateEvent, GenerateResult, Phase, run_generate
 from reelforge.app.jobfile import StatusEntry
-from reelforge.app.polling import PollPolicy
 from reelforge.app.sync import generate
+from reelforge.core.polling import PollPolicy
 
 __all__ = [
     "Forge",

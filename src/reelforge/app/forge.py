@@ -14,12 +14,12 @@ from typing import Self
 import httpx
 
 from reelforge.app.generate import GenerateEvent, GenerateResult, run_generate
-from reelforge.app.polling import PollPolicy
 from reelforge.core.clock import Clock, SystemClock
 from reelforge.core.config import DEFAULT_BASE_URL, Settings
 from reelforge.core.errors import ConfigError
 from reelforge.core.models import JobSpec
 from reelforge.core.naming import slugify
+from reelforge.core.polling import PollPolicy
 from reelforge.core.pricing import PriceTable
 from reelforge.providers.openai import OpenAIVideosProvider
 from reelforge.sim import EmbeddedSimulator, SimConfig, Simulator

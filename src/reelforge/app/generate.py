@@ -14,7 +14,6 @@ from enum import StrEnum
 from pathlib import Path
 
 from reelforge.app.jobfile import StatusEntry, write_job_file
-from reelforge.app.polling import PollPolicy
 from reelforge.core.capabilities import validate_spec
 from reelforge.core.clock import Clock, SystemClock
 from reelforge.core.errors import ErrorCategory, RateLimitedError, TransientError
@@ -27,6 +26,7 @@ from reelforge.core.models import (
     RemoteStatus,
     Variant,
 )
+from reelforge.core.polling import Observation, PollPolicy
 from reelforge.core.pricing import PriceTable, estimate_cost
 from reelforge.providers.base import Provider
 
@@ -176,45 +176,53 @@ async def _wait_until_terminal(
 ) -> RemoteStatus:
     """Poll until the job is terminal, outlasting transient errors until ``poll.timeout``."""
     deadline = clock.now() + poll.timeout
+    seen = [Observation(at=clock.now(), progress=status.progress)]
     failures = 0
     while not status.state.is_terminal:
         if clock.now() >= deadline:
             # One last look: a paid video that finished late is still collected.
             status = await provider.fetch(status.remote_id)
             if not status.state.is_terminal:
-                return RemoteStatus(
-                    remote_id=status.remote_id,
-                    state=RemoteState.FAILED,
-                    progress=status.progress,
-                    model=status.model,
-                    seconds=status.seconds,
-                    size=status.size,
-                    prompt=status.prompt,
-                    created_at=status.created_at,
-                    error=RemoteError(
-                        category=ErrorCategory.TIMEOUT,
-                        message=(
-                            f"still {status.state.value} after {poll.timeout:.0f} s; it may "
-                            f"finish later on the provider (remote id {status.remote_id})"
-                        ),
-                    ),
-                    provider_status=status.provider_status,
-                )
+                return _timed_out(status, poll.timeout)
             break
-        await clock.sleep(poll.next_delay(status, rng))
+        delay = poll.next_delay(seen, hint=status.poll_after, started_at=status.created_at, rng=rng)
+        await clock.sleep(delay)
         try:
             status = await provider.fetch(status.remote_id)
             failures = 0
         except RateLimitedError as exc:
-            await clock.sleep(exc.retry_after or poll.interval)
+            await clock.sleep(exc.retry_after or poll.first)
             continue
         except TransientError:
             failures += 1
-            await clock.sleep(min(poll.ceiling, poll.interval * 2**failures))
+            await clock.sleep(min(poll.ceiling, poll.first * 2**failures))
             continue
+        seen.append(Observation(at=clock.now(), progress=status.progress))
         observe(status)
         notify(GenerateEvent(phase=Phase.STATUS, status=status))
     return status
+
+
+def _timed_out(status: RemoteStatus, timeout: float) -> RemoteStatus:
+    """A failed status with category ``timeout`` that keeps the remote id (still collectable)."""
+    return RemoteStatus(
+        remote_id=status.remote_id,
+        state=RemoteState.FAILED,
+        progress=status.progress,
+        model=status.model,
+        seconds=status.seconds,
+        size=status.size,
+        prompt=status.prompt,
+        created_at=status.created_at,
+        error=RemoteError(
+            category=ErrorCategory.TIMEOUT,
+            message=(
+                f"still {status.state.value} after {timeout:.0f} s; it may finish later on "
+                f"the provider (remote id {status.remote_id})"
+            ),
+        ),
+        provider_status=status.provider_status,
+    )
 
 
 def _category_for(state: RemoteState) -> ErrorCategory:

@@ -38,6 +38,7 @@ from reelforge.core.models import (
     RemoteStatus,
     Variant,
 )
+from reelforge.core.polling import Observation, PollPolicy
 from reelforge.core.pricing import PriceTable, default_prices, estimate_cost
 
 __all__ = [
@@ -60,6 +61,8 @@ __all__ = [
     "JobState",
     "ModelCapabilities",
     "NotFoundError",
+    "Observation",
+    "PollPolicy",
     "PriceTable",
     "ProtocolError",
     "ProviderError",
