@@ -246,6 +246,26 @@ async def test_request_log_records_everything(client: httpx.AsyncClient, sim: Si
     assert len(body["requests"]) == 3  # /_sim routes are not logged
 
 
+async def test_request_log_records_the_status_each_answer_carried(
+    client: httpx.AsyncClient, sim: Simulator, clock: FakeClock
+) -> None:
+    video = await create(client)
+    await client.get(f"/videos/{video['id']}")
+    finish(sim, clock, video["id"])
+    await client.get(f"/videos/{video['id']}")
+    await client.get(f"/videos/{video['id']}/content")
+    await client.get("/videos/video_nope")
+    assert [r.video_status for r in sim.log.requests] == [
+        "queued",
+        "queued",
+        "completed",
+        None,  # media, not a Video object
+        None,  # an error
+    ]
+    body = (await client.get("http://sim.test/_sim/log")).json()
+    assert body["requests"][2]["video_status"] == "completed"
+
+
 async def test_poll_hint_can_be_switched_off(make_sim: SimFactory) -> None:
     sim = make_sim(poll_after_hint=False)
     async with client_for(sim) as c:

@@ -58,6 +58,7 @@ def _endpoint(sim: Simulator, handler: Handler, *, creates: bool = False) -> End
         key_id: str | None = None
         faults: list[str] = []
         limit_headers: dict[str, str] = {}
+        ctx: Ctx | None = None
         try:
             key_id = _authenticate(request)
             limit_headers, limited = sim.limiter.hit(key_id, sim.now())
@@ -98,6 +99,7 @@ def _endpoint(sim: Simulator, handler: Handler, *, creates: bool = False) -> End
                 api_key_id=key_id,
                 at=sim.now(),
                 fault="+".join(faults) if faults else None,
+                video_status=ctx.video_status if ctx is not None else None,
             )
         )
         return response

@@ -44,6 +44,8 @@ class RequestRecord:
     at: float
     fault: str | None = None
     """The injected fault that shaped this answer, if any (e.g. ``rate_limited``)."""
+    video_status: str | None = None
+    """The ``status`` of the Video object in the response body, if it carried one."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -53,6 +53,8 @@ class Ctx:
     request_id: str
     api_key_id: str
     faults: list[str] = field(default_factory=list)
+    video_status: str | None = None
+    """The status of the Video object answered, for the request log."""
 
     @property
     def now(self) -> float:
@@ -96,6 +98,7 @@ def video_response(ctx: Ctx, job: Job) -> JSONResponse:
     response = JSONResponse(job.to_json(now))
     config = ctx.sim.config
     status, _ = job.status(now)
+    ctx.video_status = status.value
     if config.poll_after_hint and not status.is_terminal:
         remaining_ms = math.ceil(max(0.0, job.finished_at - now) * 1000 / 2)
         hint = min(max(remaining_ms, config.poll_after_min_ms), config.poll_after_max_ms)
