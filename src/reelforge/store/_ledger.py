@@ -11,7 +11,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, RowMapping, func, select, update
 
 from reelforge.core.models import JobState
-from reelforge.store._sql import append_event, batch_row, job_row
+from reelforge.store._sql import append_event, apply_update, batch_row, job_row
 from reelforge.store.rows import BatchRow, BatchSummary, CostLine, EventKind
 from reelforge.store.schema import costs, jobs
 
@@ -87,7 +87,7 @@ def settle(conn: Connection, job_id: str, actual: Decimal, *, now: float, releas
         return False
     total = (cost["actual"] or _ZERO) + actual
     conn.execute(update(costs).where(costs.c.job_id == job_id).values(actual=total, settled_at=now))
-    conn.execute(update(jobs).where(jobs.c.id == job_id).values(actual_cost=total, updated_at=now))
+    apply_update(conn, job, {"actual_cost": total}, now=now)
     append_event(
         conn,
         job_id=job_id,
