@@ -1,0 +1,142 @@
+"""What the steps write: status changes, the timeout verdict, assets and ``job.json``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reelforge.app.jobfile import write_atomic_json
+from reelforge.core.errors import ErrorCategory
+from reelforge.core.models import JobState, RemoteStatus
+from reelforge.core.naming import is_safe_component
+from reelforge.engine.context import EngineContext
+from reelforge.engine.outcome import local_state
+from reelforge.store import JobRow
+
+__all__ = ["apply_status", "download_assets", "job_dir", "time_out", "write_job_file"]
+
+_MOVING = frozenset({JobState.QUEUED, JobState.IN_PROGRESS})
+
+
+def apply_status(ctx: EngineContext, job_id: str, status: RemoteStatus) -> None:
+    """Record a fetched status: progress while running, the ending when it ends."""
+    store = ctx.store
+    job = store.get_job(job_id)
+    if job.state not in _MOVING:
+        return
+    state, category = local_state(status.state)
+    if state in _MOVING:
+        store.record_progress(job_id, state, status.progress)
+        return
+    if state is JobState.COMPLETED:
+        store.transition(
+            job_id,
+            JobState.COMPLETED,
+            expect=_MOVING,
+            progress=100,
+            completed_at=status.completed_at,
+            expires_at=status.expires_at,
+        )
+        if status.created_at is not None and status.completed_at is not None:
+            ctx.durations.record(
+                job.model, job.seconds, job.size, status.completed_at - status.created_at
+            )
+        return
+    error = status.error
+    store.transition(
+        job_id,
+        state,
+        expect=_MOVING,
+        category=(error.category if error else category) or ErrorCategory.GENERATION_FAILED,
+        error=error.message if error else f"the provider reports the job {status.state.value}",
+    )
+    store.release(job_id)
+
+
+def time_out(ctx: EngineContext, job_id: str, status: RemoteStatus) -> None:
+    """The job outlived its timeout: ``needs_review`` with its remote id, still collectable."""
+    ctx.store.transition(
+        job_id,
+        JobState.NEEDS_REVIEW,
+        expect=_MOVING,
+        category=ErrorCategory.TIMEOUT,
+        error=(
+            f"still {status.state.value} after {ctx.poll.timeout:.0f} s; it may finish later "
+            f"on the provider (remote id {status.remote_id}): `reelforge reconcile` collects it"
+        ),
+    )
+
+
+def job_dir(ctx: EngineContext, job: JobRow) -> Path:
+    """``OUT/<batch>/<key>``: names checked, never taken from the provider."""
+    batch = ctx.store.get_batch(job.batch_id)
+    if not (is_safe_component(batch.name) and is_safe_component(job.key)):
+        raise ValueError(f"unsafe output path for job {job.id}")
+    return Path(batch.out_dir) / batch.name / job.key
+
+
+async def download_assets(ctx: EngineContext, job: JobRow) -> None:
+    """Download every variant not yet on disk, verify and record it, then settle: ``done``."""
+    store = ctx.store
+    assert job.remote_id is not None
+    store.transition(job.id, JobState.DOWNLOADING, expect={JobState.COMPLETED})
+    provider = ctx.provider(job.account)
+    folder = job_dir(ctx, job)
+    have = {asset.variant: asset for asset in store.assets(job.id)}
+    for variant in provider.capabilities(job.model).variants:
+        dest = folder / variant.filename
+        known = have.get(variant)
+        if known is not None and dest.is_file() and dest.stat().st_size == known.bytes:
+            continue
+        result = await provider.download(job.remote_id, variant, dest)
+        store.record_asset(job.id, variant, result.path, result.size, result.sha256)
+    actual = job.estimated_cost
+    if actual is not None:
+        store.settle(job.id, actual)
+    write_job_file(ctx, store.get_job(job.id), state=JobState.DONE)
+    store.transition(job.id, JobState.DONE, expect={JobState.DOWNLOADING})
+
+
+def write_job_file(ctx: EngineContext, job: JobRow, *, state: JobState) -> None:
+    """Write ``job.json``: spec, remote id, status history, checksums and cost. No secrets."""
+    store = ctx.store
+    assets = {asset.variant.value: asset for asset in store.assets(job.id)}
+    history = [
+        {
+            "at": event.at,
+            "kind": event.kind.value,
+            "state": event.state.value if event.state else None,
+            "progress": event.progress,
+        }
+        for event in store.history(job.id)
+    ]
+    write_atomic_json(
+        job_dir(ctx, job) / "job.json",
+        {
+            "job_id": job.id,
+            "batch": job.batch_id,
+            "key": job.key,
+            "state": state.value,
+            "spec": job.spec.to_dict(),
+            "labels": dict(job.labels),
+            "remote_id": job.remote_id,
+            "attempts": job.attempt,
+            "submitted_at": job.submitted_at,
+            "completed_at": job.completed_at,
+            "expires_at": job.expires_at,
+            "error": {"category": job.category.value, "message": job.error}
+            if job.category
+            else None,
+            "history": history,
+            "assets": {
+                name: {"file": Path(asset.path).name, "bytes": asset.bytes, "sha256": asset.sha256}
+                for name, asset in sorted(assets.items())
+            },
+            "cost": {
+                "currency": "USD",
+                "estimated": str(job.estimated_cost) if job.estimated_cost is not None else None,
+                "actual": str(job.estimated_cost)
+                if state is JobState.DONE and job.estimated_cost is not None
+                else "0",
+            },
+        },
+    )
