@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from enum import StrEnum
 
 import httpx
 
-__all__ = ["CRASH_ENV", "CrashPoint", "crash_point", "crash_transport"]
+__all__ = ["CRASH_ENV", "CrashPoint", "crash_point", "crash_transport", "set_crash_handler"]
 
 CRASH_ENV = "REELFORGE_CRASH_AT"
 
@@ -47,14 +47,31 @@ def _configured() -> tuple[CrashPoint, int] | None:
 _hits: dict[CrashPoint, int] = {}
 
 
+def _kill(point: CrashPoint) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+_handler: Callable[[CrashPoint], None] | None = None
+
+
+def set_crash_handler(handler: Callable[[CrashPoint], None] | None) -> None:
+    """For in-process tests: call ``handler`` at every crash point (it may raise to simulate
+    a crash there); ``None`` restores the default (the environment variable, else nothing)."""
+    global _handler  # noqa: PLW0603  # a test hook, set once per test
+    _handler = handler
+
+
 def crash_point(point: CrashPoint) -> None:
     """Kill this process with SIGKILL if the environment asks for a crash at ``point`` now."""
+    if _handler is not None:
+        _handler(point)
+        return
     configured = _configured()
     if configured is None or configured[0] is not point:
         return
     _hits[point] = _hits.get(point, 0) + 1
     if _hits[point] >= configured[1]:
-        os.kill(os.getpid(), signal.SIGKILL)
+        _kill(point)
 
 
 def crash_transport(inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
