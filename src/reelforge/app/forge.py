@@ -7,22 +7,27 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 import httpx
 
+from reelforge.app.batchrun import BatchResult, run_batch
 from reelforge.app.generate import GenerateEvent, GenerateResult, run_generate
+from reelforge.batch import Batch
 from reelforge.core.clock import Clock, SystemClock
-from reelforge.core.config import DEFAULT_BASE_URL, Settings
+from reelforge.core.config import DEFAULT_BASE_URL, Settings, database_url
 from reelforge.core.errors import ConfigError
 from reelforge.core.models import JobSpec
 from reelforge.core.naming import slugify
 from reelforge.core.polling import PollPolicy
 from reelforge.core.pricing import PriceTable
+from reelforge.engine import Engine
 from reelforge.providers.openai import OpenAIVideosProvider
 from reelforge.sim import EmbeddedSimulator, SimConfig, Simulator
+from reelforge.store import BatchSummary
 
 __all__ = ["Forge"]
 
@@ -52,6 +57,9 @@ class Forge:
         poll: PollPolicy | None = None,
         prices: PriceTable | None = None,
         timeout: httpx.Timeout | None = None,
+        db: str | Path | None = None,
+        max_in_flight: int = 4,
+        rpm: int | None = None,
     ) -> None:
         self.settings = settings or Settings()
         key = api_key or (
@@ -73,6 +81,9 @@ class Forge:
         self.clock = clock or SystemClock()
         self.poll = poll or PollPolicy()
         self.prices = prices
+        self.db_url = database_url(db, self.settings)
+        self.max_in_flight = max_in_flight
+        self.rpm = rpm
         self._timeout = timeout or httpx.Timeout(60.0, connect=10.0)
         self._embedded: EmbeddedSimulator | None = None
         self._client: httpx.AsyncClient | None = None
@@ -122,6 +133,33 @@ class Forge:
             embedded, self._embedded = self._embedded, None
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(embedded.__exit__, None, None, None)
+
+    def engine(self) -> Engine:
+        """A durable engine for this forge's endpoint and database (use with ``async with``)."""
+        return Engine(
+            db_url=self.db_url,
+            base_url=self.base_url,
+            api_key=_SIM_KEY if self.using_simulator else self._api_key,
+            max_in_flight=self.max_in_flight,
+            rpm=self.rpm,
+            poll=self.poll,
+            prices=self.prices,
+            clock=self.clock,
+        )
+
+    async def run(
+        self,
+        batch: Batch,
+        *,
+        out: Path | None = None,
+        budget: Decimal | None = None,
+        on_update: Callable[[BatchSummary], None] | None = None,
+    ) -> BatchResult:
+        """Run ``batch`` to the end on the durable engine; running it again continues it."""
+        async with self.engine() as engine:
+            return await run_batch(
+                engine, batch, out=out or self.out, budget=budget, on_update=on_update
+            )
 
     async def generate(
         self,

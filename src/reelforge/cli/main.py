@@ -9,6 +9,7 @@ import typer
 from reelforge import __version__
 from reelforge.cli.demo import demo
 from reelforge.cli.generate import generate
+from reelforge.cli.run import run
 from reelforge.cli.sim import sim
 
 __all__ = ["app", "main"]
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 app.command()(demo)
 app.command()(generate)
+app.command()(run)
 app.command()(sim)
 
 

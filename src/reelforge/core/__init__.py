@@ -10,7 +10,7 @@ from reelforge.core.capabilities import (
     validate_spec,
 )
 from reelforge.core.clock import Clock, SystemClock
-from reelforge.core.config import DEFAULT_BASE_URL, Settings
+from reelforge.core.config import DEFAULT_BASE_URL, DEFAULT_DB_PATH, Settings, database_url
 from reelforge.core.errors import (
     AmbiguousSubmissionError,
     AssetExpiredError,
@@ -44,6 +44,7 @@ from reelforge.core.pricing import PriceTable, default_prices, estimate_cost
 __all__ = [
     "ASPECT_RATIOS",
     "DEFAULT_BASE_URL",
+    "DEFAULT_DB_PATH",
     "MAX_PROMPT_CHARS",
     "AmbiguousSubmissionError",
     "AssetExpiredError",
@@ -76,6 +77,7 @@ __all__ = [
     "TransientError",
     "Variant",
     "capabilities_for",
+    "database_url",
     "default_prices",
     "estimate_cost",
     "known_models",

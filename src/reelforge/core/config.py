@@ -6,12 +6,15 @@ error message.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_BASE_URL", "Settings"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_DB_PATH", "Settings", "database_url"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_DB_PATH = Path(".reelforge") / "reelforge.db"
 
 
 class Settings(BaseSettings):
@@ -34,6 +37,10 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("OPENAI_WEBHOOK_SECRET", "openai_webhook_secret"),
     )
 
+    reelforge_db_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REELFORGE_DB_URL", "reelforge_db_url")
+    )
+
     @field_validator("openai_api_key", "openai_webhook_secret", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
@@ -51,3 +58,17 @@ class Settings(BaseSettings):
     def has_credentials(self) -> bool:
         """Whether a real provider key is configured (otherwise the simulator is used)."""
         return self.openai_api_key is not None
+
+
+def database_url(value: str | Path | None = None, settings: Settings | None = None) -> str:
+    """A database URL from ``--db`` (a URL or a file path), ``REELFORGE_DB_URL``, or the
+    default SQLite file ``.reelforge/reelforge.db`` under the current folder."""
+    chosen = value if value is not None else (settings or Settings()).reelforge_db_url
+    if chosen is None:
+        chosen = DEFAULT_DB_PATH
+    text = str(chosen)
+    if "://" in text:
+        return text
+    path = Path(text).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"

@@ -1,0 +1,158 @@
+"""``reelforge run BATCH_FILE``: run a batch durably to the end; run it again to continue."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from reelforge.app.batchrun import BatchResult, run_batch
+from reelforge.app.forge import Forge
+from reelforge.batch import Batch, load_batch
+from reelforge.cli._common import ExitCode, err_console, out_console, print_json, reelforge_errors
+from reelforge.cli.live import BatchView, summary_table
+from reelforge.core.errors import InvalidSpecError
+from reelforge.core.models import JobState
+
+__all__ = ["parse_budget", "result_dict", "run"]
+
+OutOption = Annotated[Path, typer.Option(help="Folder for the videos: OUT/<batch>/<job>/.")]
+DbOption = Annotated[
+    str | None,
+    typer.Option(help="Database: a SQLite path or a URL [env: REELFORGE_DB_URL]."),
+]
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option(help="An OpenAI-Videos-compatible endpoint [env: OPENAI_BASE_URL]."),
+]
+
+
+def run(
+    batch_file: Annotated[
+        Path, typer.Argument(help="A batch file: YAML, JSON, JSONL or CSV.", show_default=False)
+    ],
+    out: OutOption = Path("reelforge-out"),
+    max_in_flight: Annotated[
+        int, typer.Option(min=1, max=1000, help="Most videos in flight on the provider at once.")
+    ] = 4,
+    rpm: Annotated[int | None, typer.Option(min=1, help="Most create requests per minute.")] = None,
+    budget: Annotated[
+        str | None, typer.Option(help="Most dollars the batch may spend (e.g. 25 or 12.50).")
+    ] = None,
+    base_url: BaseUrlOption = None,
+    db: DbOption = None,
+    simulator: Annotated[
+        bool | None,
+        typer.Option(
+            "--simulator/--no-simulator",
+            help="Force the built-in simulator on or off (default: on when no API key is set).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Run every job of a batch file to the end, within the account's limits.
+
+    Resumable: after a crash or Ctrl+C, the same command continues the batch and never
+    submits a job twice. Exit codes: 0 every job done, 1 some failed, 2 bad input.
+    """
+    with reelforge_errors():
+        batch = load_batch(batch_file)
+        cap = parse_budget(budget)
+        forge = Forge(
+            base_url=base_url,
+            simulator=simulator,
+            out=out,
+            db=db,
+            max_in_flight=max_in_flight,
+            rpm=rpm,
+        )
+        result = asyncio.run(_run(forge, batch, out=out, budget=cap, live=not as_json))
+    report(result, as_json=as_json)
+
+
+def parse_budget(value: str | None) -> Decimal | None:
+    """``--budget`` in dollars; anything but a positive amount is bad input (exit 2)."""
+    if value is None:
+        return None
+    try:
+        amount = Decimal(value.strip().lstrip("$"))
+    except InvalidOperation:
+        amount = Decimal(-1)
+    if not amount.is_finite() or amount <= 0:
+        raise InvalidSpecError(
+            f"budget {value!r} is not a positive amount of dollars (e.g. 25 or 12.50)",
+            field="budget",
+            value=value,
+        )
+    return amount
+
+
+async def _run(
+    forge: Forge, batch: Batch, *, out: Path, budget: Decimal | None, live: bool
+) -> BatchResult:
+    async with forge:
+        if forge.using_simulator:
+            err_console.print(
+                f"Using the built-in simulator at {forge.base_url} (no OPENAI_API_KEY set; "
+                "nothing is billed). Start `reelforge sim` and pass --base-url to resume "
+                "batches across runs."
+            )
+        err_console.print(
+            f"batch {batch.name}: {len(batch)} jobs, at most {forge.max_in_flight} in flight"
+            + (f", budget ${budget:.2f}" if budget is not None else "")
+            + f"; database {forge.db_url}"
+        )
+        async with forge.engine() as engine:
+            if not live:
+                return await run_batch(engine, batch, out=out, budget=budget)
+            view = BatchView(engine.store, batch.name, console=err_console)
+            with view.live:
+                return await run_batch(engine, batch, out=out, budget=budget, on_update=view.update)
+
+
+def report(result: BatchResult, *, as_json: bool) -> None:
+    """Print the batch's outcome and exit 0 (all done), or 1 (something failed or waits)."""
+    if as_json:
+        print_json(result_dict(result))
+    else:
+        out_console.print(summary_table(result.jobs, title=f"batch {result.batch_id}"))
+        counts = {state.value: n for state, n in result.summary.counts.items() if n}
+        out_console.print(
+            ", ".join(f"{n} {state}" for state, n in counts.items())
+            + f"; cost ${result.summary.actual:.2f}; files in {result.out_dir}/"
+        )
+        if result.count(JobState.NEEDS_REVIEW):
+            out_console.print("Some jobs need review: see `reelforge reconcile`.")
+    raise typer.Exit(int(ExitCode.OK if result.ok else ExitCode.FAILED))
+
+
+def result_dict(result: BatchResult) -> dict[str, object]:
+    """The JSON form of a batch result."""
+    return {
+        "batch": result.batch_id,
+        "counts": {state.value: n for state, n in result.summary.counts.items()},
+        "cost": {
+            "estimated": str(result.summary.estimated),
+            "actual": str(result.summary.actual),
+            "budget": str(result.summary.budget_usd)
+            if result.summary.budget_usd is not None
+            else None,
+        },
+        "out_dir": str(result.out_dir),
+        "jobs": [
+            {
+                "id": job.id,
+                "key": job.key,
+                "state": job.state.value,
+                "remote_id": job.remote_id,
+                "category": job.category.value if job.category else None,
+                "error": job.error,
+                "cost": str(job.actual_cost) if job.actual_cost is not None else None,
+                "labels": dict(job.labels),
+            }
+            for job in result.jobs
+        ],
+    }
