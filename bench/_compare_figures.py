@@ -44,6 +44,8 @@ class Figures:
     """``/v1`` requests answered 429."""
     makespan: float
     ideal: float
+    occupied_ideal: float
+    """The same packing of each job's queue wait + generation: the best any client can do."""
     status_requests: int
     lags: tuple[float, ...]
 
@@ -56,6 +58,11 @@ class Figures:
     def ratio(self) -> float:
         """Makespan ÷ ideal (``nan`` when nothing ran)."""
         return self.makespan / self.ideal if self.ideal > 0 else math.nan
+
+    @property
+    def floor(self) -> float:
+        """The lowest makespan ÷ ideal reachable on this server (queue wait is unavoidable)."""
+        return self.occupied_ideal / self.ideal if self.ideal > 0 else math.nan
 
     @property
     def status_per_video(self) -> float:
@@ -78,6 +85,10 @@ def percentile(values: Sequence[float], share: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(share * len(ordered)))
     return ordered[rank - 1]
+
+
+def _span(video: dict[str, Any], start: str) -> float:
+    return float(video["finished_at"]) - float(video[start])
 
 
 def _variant(query: str) -> str:
@@ -145,9 +156,8 @@ def compute(truth: SimTruth, *, jobs: int, cap: int, files: int) -> Figures:
         max_in_flight=truth.max_in_flight_seen,
         rate_limited=sum(1 for r in api if int(r["status_code"]) == 429),
         makespan=max(times) - min(times) if times else 0.0,
-        ideal=lpt_makespan(
-            (float(v["finished_at"]) - float(v["started_at"]) for v in videos.values()), cap
-        ),
+        ideal=lpt_makespan((_span(v, "started_at") for v in videos.values()), cap),
+        occupied_ideal=lpt_makespan((_span(v, "created_at") for v in videos.values()), cap),
         status_requests=status_requests,
         lags=lags,
     )

@@ -232,8 +232,15 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  Note: {row.note}")
     print(
         "- ideal: each job's generation time (queue wait excluded) packed into "
-        f"{args.cap} slots, longest first; times are real seconds from the simulator's log."
+        f"{args.cap} slots, longest first; times are real seconds from the simulator's log "
+        f"(times {args.time_scale:g} for simulated seconds)."
     )
+    floors = [f"{r.name} {r.figures.floor:.2f}" for r in rows if r.figures is not None]
+    if floors:
+        print(
+            "- floor: packing queue wait + generation instead gives the best makespan ÷ ideal "
+            f"any client could reach on these servers: {', '.join(floors)}."
+        )
     print(f"- total wall time {wall:.0f} s.")
     print()
     print(f"reproduce: {_reproduce(args)}")
