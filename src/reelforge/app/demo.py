@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from reelforge.batch import Batch
 from reelforge.core.models import JobSpec
 
-__all__ = ["demo_jobs"]
+__all__ = ["demo_batch", "demo_jobs"]
 
 _SUBJECTS = [
     (
@@ -38,3 +39,8 @@ def demo_jobs() -> list[tuple[str, JobSpec]]:
         for subject_key, subject in _SUBJECTS
         for look_key, look, seconds, size in _LOOKS
     ]
+
+
+def demo_batch() -> Batch:
+    """The demo as a batch named ``demo``."""
+    return Batch.from_specs("demo", dict(demo_jobs()))

@@ -85,7 +85,7 @@ def summary_table(jobs: list[JobRow] | tuple[JobRow, ...], *, title: str) -> Tab
         table.add_column(column, overflow="fold")
     for job in jobs:
         cost = job.actual_cost if job.actual_cost is not None else Decimal(0)
-        detail = job.remote_id or ""
+        detail = _short_id(job.remote_id) if job.remote_id else ""
         if job.state not in (JobState.DONE,) and job.error:
             detail = f"{job.category.value if job.category else ''}: {job.error}"
         table.add_row(
@@ -97,3 +97,7 @@ def summary_table(jobs: list[JobRow] | tuple[JobRow, ...], *, title: str) -> Tab
             escape(detail),
         )
     return table
+
+
+def _short_id(remote_id: str, width: int = 16) -> str:
+    return remote_id if len(remote_id) <= width else remote_id[: width - 1] + "…"
