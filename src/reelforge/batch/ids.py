@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import re
 
+from reelforge.core import naming
 from reelforge.core.errors import InvalidSpecError
+from reelforge.core.naming import JOB_ID_SEPARATOR
 
 __all__ = ["SAFE_NAME_PATTERN", "KeyRegistry", "job_id", "name_problem", "slug"]
 
 SAFE_NAME_PATTERN = "[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 """The shape of a job key or a batch name (a regular expression)."""
 
-JOB_ID_SEPARATOR = "--"
 
 _SAFE_NAME = re.compile(SAFE_NAME_PATTERN)
 _DEVICES = frozenset(
@@ -78,7 +79,7 @@ def job_id(batch_name: str, key: str) -> str:
             raise InvalidSpecError(
                 f"{field}: {problem}", field=field, value=value, allowed=(SAFE_NAME_PATTERN,)
             )
-    return f"{batch_name}{JOB_ID_SEPARATOR}{key}"
+    return naming.job_id(batch_name, key)
 
 
 class KeyRegistry:

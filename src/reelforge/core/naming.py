@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
-__all__ = ["is_safe_component", "slugify"]
+__all__ = ["JOB_ID_SEPARATOR", "is_safe_component", "job_id", "slugify"]
+
+JOB_ID_SEPARATOR = "--"
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -21,3 +24,26 @@ def slugify(text: str, *, max_length: int = 40, fallback: str = "job") -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")
     slug = slug[:max_length].rstrip("-")
     return slug or fallback
+
+
+def job_id(batch: str, key: str) -> str:
+    """The stable id of job ``key`` of ``batch``: a safe path component and workflow id.
+
+    Readable when it can be — ``"spring-launch--kite-01"`` for a safe batch name without
+    ``--`` and a safe key — and otherwise a slug of the key with a hash of both
+    (``"hero-etc-3f9c…"``), which never contains ``--``, so the two forms never collide.
+    """
+    readable = f"{batch}{JOB_ID_SEPARATOR}{key}"
+    if (
+        is_safe_component(batch)
+        and is_safe_component(key)
+        and JOB_ID_SEPARATOR not in batch
+        and len(readable) <= 128
+    ):
+        return readable
+    digest = hashlib.sha256()
+    for part in (batch, key):
+        encoded = part.encode("utf-8")
+        digest.update(len(encoded).to_bytes(8, "big"))
+        digest.update(encoded)
+    return f"{slugify(key, max_length=48)}-{digest.hexdigest()[:12]}"

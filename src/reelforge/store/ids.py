@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from reelforge.core.models import JobSpec
-from reelforge.core.naming import is_safe_component, slugify
+from reelforge.core.naming import job_id, slugify
 
 __all__ = ["account_id", "fingerprint", "job_id"]
 
@@ -18,17 +18,6 @@ def _digest(*parts: str) -> str:
         hasher.update(len(encoded).to_bytes(8, "big"))
         hasher.update(encoded)
     return hasher.hexdigest()
-
-
-def job_id(batch_id: str, key: str) -> str:
-    """The id of the job ``key`` in batch ``batch_id``: stable, unique, a safe path component.
-
-    It is also the durable workflow's id, so enqueueing the same job twice is harmless.
-    """
-    slug = slugify(key, max_length=48)
-    value = f"{slug}-{_digest(batch_id, key)[:12]}"
-    assert is_safe_component(value)
-    return value
 
 
 def fingerprint(spec: JobSpec) -> str:
