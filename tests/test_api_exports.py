@@ -11,6 +11,8 @@ MODULES = [
     "reelforge.providers",
     "reelforge.sim",
     "reelforge.batch",
+    "reelforge.store",
+    "reelforge.engine",
 ]
 
 

@@ -11,7 +11,16 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without metadata
     __version__ = "0.0.0"
 
-from reelforge.app import Forge, GenerateEvent, GenerateResult, Phase, PollPolicy, generate
+from reelforge.app import (
+    BatchResult,
+    Forge,
+    GenerateEvent,
+    GenerateResult,
+    Phase,
+    PollPolicy,
+    generate,
+)
+from reelforge.batch import Batch, BatchFileError, BatchJob, load_batch
 from reelforge.core import (
     AmbiguousSubmissionError,
     AssetExpiredError,
@@ -51,6 +60,10 @@ __all__ = [
     "AmbiguousSubmissionError",
     "AssetExpiredError",
     "AuthError",
+    "Batch",
+    "BatchFileError",
+    "BatchJob",
+    "BatchResult",
     "Clock",
     "ConfigError",
     "DownloadError",
@@ -86,5 +99,6 @@ __all__ = [
     "capabilities_for",
     "estimate_cost",
     "generate",
+    "load_batch",
     "validate_spec",
 ]

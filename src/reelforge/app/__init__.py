@@ -1,5 +1,6 @@
 """The application layer: the :class:`Forge` facade and the single-video pipeline."""
 
+from reelforge.app.batchrun import BatchResult, run_batch
 from reelforge.app.forge import Forge
 from reelforge.app.generate import GenerateEvent, GenerateResult, Phase, run_generate
 from reelforge.app.jobfile import StatusEntry
@@ -7,6 +8,7 @@ from reelforge.app.sync import generate
 from reelforge.core.polling import PollPolicy
 
 __all__ = [
+    "BatchResult",
     "Forge",
     "GenerateEvent",
     "GenerateResult",
@@ -14,5 +16,6 @@ __all__ = [
     "PollPolicy",
     "StatusEntry",
     "generate",
+    "run_batch",
     "run_generate",
 ]
