@@ -33,6 +33,8 @@ __all__ = ["QUEUE_NAME", "Engine"]
 QUEUE_NAME = "reelforge-submit"
 _RUNNING = ("PENDING", "ENQUEUED")
 _MAX_RESTARTS = 3
+_STARTED = frozenset(JobState) - FINAL - {JobState.PENDING, JobState.WAITING}
+"""Jobs whose workflow has started: a queued workflow of a waiting job is merely waiting."""
 
 log = logging.getLogger("reelforge.engine")
 
@@ -233,9 +235,7 @@ class Engine:
 
     async def _restart_dead_workflows(self, batch_id: str) -> None:
         """A workflow that ended in error leaves its job unfinished: start it again, a few times."""
-        for job in self.store.jobs(batch_id):
-            if job.state in FINAL:
-                continue
+        for job in self.store.jobs(batch_id, states=_STARTED):
             latest = await self._latest_workflow(job.id)
             if latest is None or latest[1] in _RUNNING:
                 continue
