@@ -39,8 +39,9 @@ _DEFAULTS = {
     "seed": 7,
     "original_jobs": 12,
     "contenders": "original,sdk,reelforge",
-    "timeout": 900.0,
 }
+_LONGEST_JOB = 210.0
+"""Simulated seconds of the longest sora-2 job at the simulator's defaults (12 s, +15% jitter)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -81,8 +82,8 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--timeout",
         type=float,
-        default=_DEFAULTS["timeout"],
-        help="real seconds before a contender is killed",
+        default=None,
+        help="real seconds before a contender is killed (default: three times a slow run)",
     )
     args = parser.parse_args(argv)
     args.contenders = [name.strip() for name in args.contenders.split(",") if name.strip()]
@@ -101,6 +102,11 @@ def _sim_config(args: argparse.Namespace) -> dict[str, Any]:
         "faults": {"max_in_flight": args.cap},
         "poll_after_hint": not args.no_hints,
     }
+
+
+def _timeout(jobs: int, slots: int, time_scale: float) -> float:
+    """Three times a run in which every job is the longest one, plus a minute to start."""
+    return 60 + 3 * math.ceil(jobs / slots) * _LONGEST_JOB / time_scale
 
 
 def _videos_on_disk(out: Path) -> int:
@@ -123,12 +129,14 @@ def _run_one(name: str, jobs: list[BenchJob], args: argparse.Namespace, root: Pa
             workdir=workdir,
         )
         log = workdir / "client.log"
-        measured = run_measured(contender.command(setup), log=log, timeout=args.timeout)
+        slots = 1 if name == "original" else args.cap
+        timeout = args.timeout or _timeout(len(jobs), slots, args.time_scale)
+        measured = run_measured(contender.command(setup), log=log, timeout=timeout)
         truth = sim.truth()
     figures = compute(truth, jobs=len(jobs), cap=args.cap, files=_videos_on_disk(setup.out))
     note = None
     if measured.timed_out:
-        note = f"killed after {args.timeout:.0f} s"
+        note = f"killed after {timeout:.0f} s"
     elif measured.returncode != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-3:]
         note = f"exit {measured.returncode}: " + " / ".join(tail)
