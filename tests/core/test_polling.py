@@ -7,10 +7,17 @@ from reelforge import Observation, PollPolicy
 POLICY = PollPolicy(first=5.0, floor=0.25, ceiling=60.0, jitter=0.0, margin=0.05)
 
 
-def test_server_hint_wins_within_floor_and_ceiling() -> None:
+def test_server_hint_is_used_within_floor_and_ceiling() -> None:
     assert POLICY.next_delay([], hint=2.0) == 2.0
     assert POLICY.next_delay([], hint=0.01) == 0.25
     assert POLICY.next_delay([], hint=600.0) == 60.0
+
+
+def test_a_hint_shorter_than_the_estimated_finish_is_not_worth_a_check() -> None:
+    history = [Observation(at=10.0, progress=20), Observation(at=20.0, progress=40)]
+    # 2 %/s, 60 % left: 30 s (+5 %, + floor); the server would take a question after 5 s.
+    assert POLICY.next_delay(history, hint=5.0) == pytest.approx(30 * 1.05 + 0.25)
+    assert POLICY.next_delay(history, hint=50.0) == 50.0
 
 
 def test_nothing_known_starts_at_first_then_doubles() -> None:

@@ -1,9 +1,10 @@
 """When to ask a provider about a job again: the adaptive poll policy (DESIGN section 7).
 
-The server's hint (``openai-poll-after-ms``) wins. Without one, the finish time is estimated
-from the progress rate seen so far (or from how long similar jobs took), and the next check is
-aimed just past it — between a floor and a ceiling, with jitter so that many pollers spread out.
-The policy is pure: it reads observations and returns seconds, so it is tested without waiting.
+The server's hint (``openai-poll-after-ms``) is the earliest next check. The finish time is
+estimated from the progress rate seen so far (or, with nothing better, from how long similar
+jobs took), and the next check is aimed just past it — between a floor and a ceiling, with
+jitter so that many pollers spread out. The policy is pure: it reads observations and returns
+seconds, so it is tested without waiting.
 """
 
 from __future__ import annotations
@@ -66,14 +67,17 @@ class PollPolicy:
         started_at: float | None,
         expected: float | None,
     ) -> float:
+        remaining = _remaining_by_rate(history, started_at) if history else None
+        by_rate = remaining * (1 + self.margin) + self.floor if remaining is not None else None
         if hint is not None:
-            return hint
+            # The hint is the earliest the server wants to be asked; the progress rate may
+            # say the job needs longer than that, and then asking sooner is wasted.
+            return max(hint, by_rate) if by_rate is not None else hint
         if not history:
             return expected if expected is not None else self.first
         last = history[-1]
-        remaining = _remaining_by_rate(history, started_at)
-        if remaining is not None:
-            return remaining * (1 + self.margin) + self.floor
+        if by_rate is not None:
+            return by_rate
         if expected is not None and started_at is not None:
             left = started_at + expected * (1 + self.margin) - last.at
             if left > 0:
