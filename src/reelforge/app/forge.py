@@ -10,7 +10,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import httpx
 
@@ -26,8 +26,10 @@ from reelforge.core.polling import PollPolicy
 from reelforge.core.pricing import PriceTable
 from reelforge.engine import Engine
 from reelforge.providers.openai import OpenAIVideosProvider
-from reelforge.sim import EmbeddedSimulator, SimConfig, Simulator
 from reelforge.store import BatchSummary
+
+if TYPE_CHECKING:  # the simulator (and its media stack) is imported only when it is used
+    from reelforge.sim import EmbeddedSimulator, SimConfig, Simulator
 
 __all__ = ["Forge"]
 
@@ -76,7 +78,7 @@ class Forge:
             )
         self._api_key = key
         self._base_url = (url or DEFAULT_BASE_URL).rstrip("/")
-        self._sim_config = sim_config or SimConfig()
+        self._sim_config = sim_config
         self.out = out
         self.clock = clock or SystemClock()
         self.poll = poll or PollPolicy()
@@ -108,7 +110,9 @@ class Forge:
 
     async def __aenter__(self) -> Self:
         if self.using_simulator:
-            embedded = EmbeddedSimulator(self._sim_config)
+            from reelforge.sim import EmbeddedSimulator, SimConfig  # noqa: PLC0415  # see above
+
+            embedded = EmbeddedSimulator(self._sim_config or SimConfig())
             await asyncio.to_thread(embedded.__enter__)
             self._embedded = embedded
         self._client = httpx.AsyncClient(timeout=self._timeout)
