@@ -19,6 +19,7 @@ from reelforge.app import (
     Phase,
     PollPolicy,
     generate,
+    run,
 )
 from reelforge.batch import Batch, BatchFileError, BatchJob, load_batch
 from reelforge.core import (
@@ -100,5 +101,6 @@ __all__ = [
     "estimate_cost",
     "generate",
     "load_batch",
+    "run",
     "validate_spec",
 ]

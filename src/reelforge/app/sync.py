@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 
+from reelforge.app.batchrun import BatchResult
 from reelforge.app.forge import Forge
 from reelforge.app.generate import GenerateResult
+from reelforge.batch import Batch, load_batch
 from reelforge.core.models import JobSpec
 
-__all__ = ["generate"]
+__all__ = ["generate", "run"]
 
 
 def generate(
@@ -41,5 +44,36 @@ def generate(
     async def _run() -> GenerateResult:
         async with Forge(base_url=base_url, simulator=simulator, out=out) as forge:
             return await forge.generate(spec)
+
+    return asyncio.run(_run())
+
+
+def run(
+    batch: Batch | Path | str,
+    *,
+    out: Path = Path("reelforge-out"),
+    budget: Decimal | None = None,
+    max_in_flight: int = 4,
+    rpm: int | None = None,
+    db: str | Path | None = None,
+    base_url: str | None = None,
+    simulator: bool | None = None,
+) -> BatchResult:
+    """Run a batch (or a batch file) to the end on the durable engine; blocks until it ends.
+
+    Running the same batch again continues it and never submits a job twice.
+    """
+    loaded = batch if isinstance(batch, Batch) else load_batch(Path(batch))
+
+    async def _run() -> BatchResult:
+        async with Forge(
+            base_url=base_url,
+            simulator=simulator,
+            out=out,
+            db=db,
+            max_in_flight=max_in_flight,
+            rpm=rpm,
+        ) as forge:
+            return await forge.run(loaded, out=out, budget=budget)
 
     return asyncio.run(_run())

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -141,6 +142,9 @@ class Engine:
     ) -> None:
         with contextlib.suppress(Exception):
             DBOS.destroy(destroy_registry=False)
+        # DBOS lent this loop its thread pool and has just shut it down: give the loop a
+        # fresh one, so the caller (or a next engine) can still use asyncio.to_thread.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
         context.uninstall()
         if self._client is not None:
             await self._client.aclose()
@@ -191,6 +195,10 @@ class Engine:
             await self._ensure_workflow(job)
             count += 1
         return count
+
+    async def start(self, job_id: str) -> None:
+        """Make sure one job has a live workflow (after a review settled it, for instance)."""
+        await self._ensure_workflow(self.store.get_job(job_id))
 
     async def _ensure_workflow(self, job: JobRow) -> None:
         workflow_id = job.id
