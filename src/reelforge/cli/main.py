@@ -7,10 +7,14 @@ from typing import Annotated
 import typer
 
 from reelforge import __version__
+from reelforge.cli.control import cancel, poke, retry
+from reelforge.cli.cost import cost
 from reelforge.cli.demo import demo
 from reelforge.cli.generate import generate
+from reelforge.cli.reconcile import reconcile
 from reelforge.cli.run import run
 from reelforge.cli.sim import sim
+from reelforge.cli.status import status, watch
 
 __all__ = ["app", "main"]
 
@@ -25,6 +29,13 @@ app = typer.Typer(
 app.command()(demo)
 app.command()(generate)
 app.command()(run)
+app.command()(status)
+app.command()(watch)
+app.command()(cost)
+app.command()(retry)
+app.command()(cancel)
+app.command()(poke)
+app.command()(reconcile)
 app.command()(sim)
 
 

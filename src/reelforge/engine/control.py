@@ -1,0 +1,203 @@
+"""Controlling jobs from a process that is not running the engine: poke and cancel.
+
+The engine's workflows live in the DBOS system tables beside our own, so another process (a
+second terminal, a script) reaches them through :class:`dbos.DBOSClient` on the same database
+URL, without launching DBOS. A job's workflow id is the job id, then ``<job>~2``, ``<job>~3``
+for later runs; the newest one is the job's live workflow, if it is still running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from dbos import DBOSClient
+from sqlalchemy.exc import SQLAlchemyError
+
+from reelforge.core.errors import ProviderError
+from reelforge.core.models import JobState
+from reelforge.engine.outcome import FINAL
+from reelforge.engine.workflow import WAKE_TOPIC
+from reelforge.providers.base import Provider
+from reelforge.store import IllegalTransitionError, JobRow, Store
+
+__all__ = [
+    "CancelOutcome",
+    "CancelResult",
+    "WorkflowControl",
+    "cancel_jobs",
+]
+
+_LIVE = ("PENDING", "ENQUEUED")
+
+
+class WorkflowControl:
+    """The job workflows of one database, seen from outside the engine.
+
+    Opens no connection until first used; call :meth:`close` when done.
+    """
+
+    def __init__(self, db_url: str) -> None:
+        self._db_url = db_url
+        self._client: DBOSClient | None = None
+
+    def _get(self) -> DBOSClient:
+        if self._client is None:
+            self._client = DBOSClient(system_database_url=self._db_url)
+        return self._client
+
+    def close(self) -> None:
+        """Release the client's connections."""
+        if self._client is not None:
+            self._client.destroy()
+            self._client = None
+
+    def latest(self, job_id: str) -> tuple[str, str] | None:
+        """The job's newest workflow id and its DBOS status, or None if it never had one."""
+        try:
+            found = self._get().list_workflows(
+                workflow_id_prefix=job_id, load_input=False, load_output=False
+            )
+        except SQLAlchemyError:
+            # No engine ever ran on this database: DBOS has not created its tables yet.
+            return None
+        best: tuple[int, str, str] | None = None
+        for status in found:
+            n = _run_number(job_id, status.workflow_id)
+            if n is not None and (best is None or n > best[0]):
+                best = (n, status.workflow_id, status.status)
+        return None if best is None else (best[1], best[2])
+
+    def live(self, job_id: str) -> str | None:
+        """The id of the job's running (or queued) workflow, if it has one."""
+        latest = self.latest(job_id)
+        return latest[0] if latest is not None and latest[1] in _LIVE else None
+
+    def poke(self, job_id: str) -> str | None:
+        """Wake the job's waiting workflow; return its id, or None if none is live."""
+        workflow_id = self.live(job_id)
+        if workflow_id is not None:
+            self._get().send(workflow_id, "poke", topic=WAKE_TOPIC)
+        return workflow_id
+
+    def cancel(self, job_id: str) -> str | None:
+        """Cancel the job's live workflow; return its id, or None if none is live."""
+        workflow_id = self.live(job_id)
+        if workflow_id is not None:
+            self._get().cancel_workflow(workflow_id)
+        return workflow_id
+
+
+def _run_number(job_id: str, workflow_id: str) -> int | None:
+    if workflow_id == job_id:
+        return 1
+    match = re.fullmatch(re.escape(job_id) + r"~(\d+)", workflow_id)
+    return int(match.group(1)) if match else None
+
+
+class CancelOutcome(StrEnum):
+    """What canceling one job came to."""
+
+    CANCELED = "canceled"
+    """Canceled locally (and its workflow stopped)."""
+    ALREADY_ENDED = "already_ended"
+    """The job had already ended; nothing to do."""
+    REFUSED = "refused"
+    """The job cannot be canceled in its state (the reason says why)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CancelResult:
+    """One job's cancellation: locally, its workflow, and on the provider."""
+
+    job: JobRow
+    outcome: CancelOutcome
+    reason: str | None = None
+    workflow_id: str | None = None
+    remote_deleted: bool | None = None
+    """True if deleted on the provider, False if that failed, None if not attempted."""
+    remote_note: str | None = None
+
+
+_UNCANCELABLE = {
+    JobState.SUBMITTING: (
+        "its create request may be out: canceling now could lose a paid job; cancel it once it "
+        "has a remote id, or settle it with `reelforge reconcile`"
+    ),
+    JobState.COMPLETED: "it is already generated on the provider (and paid); it is being collected",
+    JobState.DOWNLOADING: "it is already generated on the provider (and paid); it is downloading",
+    JobState.NEEDS_REVIEW: "it needs review: settle it with `reelforge reconcile --abandon JOB`",
+}
+
+
+async def cancel_jobs(
+    store: Store,
+    control: WorkflowControl,
+    jobs: Iterable[JobRow],
+    *,
+    provider: Provider | None = None,
+    account: str | None = None,
+) -> list[CancelResult]:
+    """Cancel each unfinished job: stop its workflow, mark it ``canceled``, release its
+    reservation, and delete it on the provider when ``provider`` serves the job's ``account``.
+
+    A job in ``submitting``, ``completed`` or ``downloading`` is not canceled (see the reason).
+    """
+    results = []
+    for job in jobs:
+        results.append(await _cancel_one(store, control, job, provider=provider, account=account))
+    return results
+
+
+async def _cancel_one(
+    store: Store,
+    control: WorkflowControl,
+    job: JobRow,
+    *,
+    provider: Provider | None,
+    account: str | None,
+) -> CancelResult:
+    if job.state in _UNCANCELABLE:
+        return CancelResult(job=job, outcome=CancelOutcome.REFUSED, reason=_UNCANCELABLE[job.state])
+    if job.state in FINAL:
+        return CancelResult(job=job, outcome=CancelOutcome.ALREADY_ENDED)
+    workflow_id = await asyncio.to_thread(control.cancel, job.id)
+    try:
+        changed = store.transition(job.id, JobState.CANCELED, error="canceled by the user")
+    except IllegalTransitionError:
+        now = store.get_job(job.id)
+        reason = _UNCANCELABLE.get(now.state, f"it moved to {now.state.value} meanwhile")
+        return CancelResult(
+            job=now, outcome=CancelOutcome.REFUSED, reason=reason, workflow_id=workflow_id
+        )
+    store.release(job.id)
+    job = store.get_job(job.id)
+    if not changed:
+        return CancelResult(job=job, outcome=CancelOutcome.ALREADY_ENDED, workflow_id=workflow_id)
+    deleted, note = await _delete_remote(job, provider=provider, account=account)
+    return CancelResult(
+        job=job,
+        outcome=CancelOutcome.CANCELED,
+        workflow_id=workflow_id,
+        remote_deleted=deleted,
+        remote_note=note,
+    )
+
+
+async def _delete_remote(
+    job: JobRow, *, provider: Provider | None, account: str | None
+) -> tuple[bool | None, str | None]:
+    if job.remote_id is None:
+        return None, None
+    if provider is None:
+        return None, "no provider credentials: not deleted on the provider"
+    if account != job.account:
+        return None, "submitted with other credentials: not deleted on the provider"
+    try:
+        await provider.delete(job.remote_id)
+    except ProviderError as exc:
+        return False, f"delete on the provider failed: {exc}"
+    return True, None
