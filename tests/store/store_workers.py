@@ -17,7 +17,7 @@ def life_cycles(url: str, worker: int, own: int, contested: int, start: Any, res
     workers for the ``contested`` shared jobs; report counts, or the error."""
     try:
         store = Store(url)
-        start.wait()
+        start.wait(timeout=60)
         won = 0
         for i in range(contested):
             won += store.transition(job_id("shared", f"c{i}"), S.WAITING, expect=[S.PENDING])
@@ -42,7 +42,7 @@ def reservations(url: str, worker: int, count: int, amount: str, start: Any, res
     """Try to reserve ``amount`` for each of this worker's ``count`` jobs; report successes."""
     try:
         store = Store(url)
-        start.wait()
+        start.wait(timeout=60)
         granted = sum(
             store.reserve(job_id("budget", f"w{worker}-{i}"), Decimal(amount)) for i in range(count)
         )
@@ -56,7 +56,7 @@ def migrations(url: str, worker: int, start: Any, results: Any) -> None:
     """Migrate the same fresh file as the other workers, at the same moment."""
     try:
         store = Store(url)
-        start.wait()
+        start.wait(timeout=60)
         store.migrate()
         store.close()
         results.put((worker, 1, None))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +33,11 @@ def _jobs(prefix: str, count: int) -> list[NewJob]:
 
 
 def _run(target: Callable[..., None], *args: Any) -> list[tuple[int, int, str | None]]:
-    """Run ``target(*args, worker, ..., start, results)`` in WORKERS spawned processes."""
+    """Run ``target(url, worker, *rest, start, results)`` in WORKERS spawned processes.
+
+    A child that dies without reporting (say, it could not import) fails the test at once
+    instead of leaving the parent waiting.
+    """
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(WORKERS)
     results = context.Queue()
@@ -41,12 +47,30 @@ def _run(target: Callable[..., None], *args: Any) -> list[tuple[int, int, str | 
     ]
     for process in processes:
         process.start()
-    outcomes = [results.get(timeout=120) for _ in processes]
-    for process in processes:
-        process.join(timeout=30)
-        assert process.exitcode == 0
-    results.close()
-    results.join_thread()
+    outcomes: list[tuple[int, int, str | None]] = []
+    deadline = time.monotonic() + 90
+    try:
+        while len(outcomes) < WORKERS:
+            try:
+                outcomes.append(results.get(timeout=0.5))
+            except queue.Empty:
+                reported = {worker for worker, _, _ in outcomes}
+                dead = [
+                    (worker, process.exitcode)
+                    for worker, process in enumerate(processes)
+                    if worker not in reported and process.exitcode not in (None, 0)
+                ]
+                assert not dead, f"workers died without reporting (worker, exit code): {dead}"
+                assert time.monotonic() < deadline, "workers did not finish in 90 s"
+    finally:
+        for process in processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        results.close()
+        results.join_thread()
+    assert [process.exitcode for process in processes] == [0] * WORKERS
     return sorted(outcomes)
 
 
