@@ -14,6 +14,7 @@
     │   ├── TransientError            5xx, timeouts, dropped connections on idempotent calls
     │   │   └── AmbiguousSubmissionError   a create whose outcome is unknown: never retried
     │   └── ProtocolError             the server sent something that is not the protocol
+    ├── StoreError                    the database (reelforge.store: not found, illegal transition…)
     ├── DownloadError                 an asset could not be fetched or verified
     │   └── AssetExpiredError         the asset's URL or the job's assets have expired
     └── JobFailedError                the remote job ended ``failed`` (with the reason)
