@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +23,7 @@ from reelforge.core.errors import ErrorCategory
 from reelforge.core.models import JobSpec, JobState, RemoteState, RemoteStatus
 from reelforge.providers.openai import OpenAIVideosProvider
 from reelforge.sim import EmbeddedSimulator, FaultConfig, SimConfig
-from reelforge.store import NewJob, Store, account_id
+from reelforge.store import NewJob, Store, StoreError, account_id
 
 KEY = "sk-test-batch-commands"
 FAST = {"time_scale": 400.0, "poll_after_min_ms": 50}
@@ -421,3 +423,60 @@ def test_reconcile_dry_run_and_abandon(
     assert not_in_review.exit_code == 2
     assert "is canceled, not needs_review" in not_in_review.stderr
     store.close()
+
+
+@pytest.mark.slow
+def test_poke_and_cancel_from_another_process_while_run_is_running(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, db: str, tmp_path: Path
+) -> None:
+    batch_file = tmp_path / "slow.yaml"
+    batch_file.write_text(
+        'batch: slow\njobs:\n  - {key: kite, prompt: "A red kite", seconds: 4}\n'
+        '  - {key: boat, prompt: "A paper boat", seconds: 4}\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    # Real-ish time: each video takes over a minute, so both are still generating when canceled.
+    with EmbeddedSimulator(SimConfig(time_scale=1.0)) as emb:
+        command = [sys.executable, "-m", "reelforge", "run", str(batch_file), "--json"]
+        command += ["--base-url", emb.base_url, "--db", db, "--out", str(tmp_path / "out")]
+        process = subprocess.Popen(  # noqa: S603  # our own interpreter, fixed arguments
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        try:
+            store = Store.for_path(db)
+            job_ids = wait_for_remote_ids(store, "slow", count=2)
+
+            poked = invoke(runner, "poke", "kite", "--db", db)
+            assert poked.exit_code == 0, poked.output
+            assert f"woke kite ({job_ids[0]}): workflow {job_ids[0]}" in poked.stdout
+
+            canceled = invoke(runner, "cancel", "slow", "--db", db, "--base-url", emb.base_url)
+            assert canceled.exit_code == 0, canceled.output
+            assert "2 canceled" in canceled.stdout
+
+            stdout, _ = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+        assert process.returncode == 1
+        result = json.loads(stdout)
+        assert result["counts"]["canceled"] == 2
+        assert all(emb.sim.store.get(job["remote_id"]) is None for job in result["jobs"])
+        assert len(emb.sim.log.creates) == 2
+        store.close()
+
+
+def wait_for_remote_ids(store: Store, batch_id: str, *, count: int) -> list[str]:
+    """Wait until ``count`` jobs of the batch have been created on the provider."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            jobs = store.jobs(batch_id)
+        except StoreError:
+            jobs = []  # the other process has not created the tables yet
+        if len([job for job in jobs if job.remote_id is not None]) >= count:
+            return [job.id for job in jobs]
+        time.sleep(0.1)
+    raise AssertionError(f"batch {batch_id} did not reach the provider in time")
