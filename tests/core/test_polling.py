@@ -16,7 +16,7 @@ def test_server_hint_is_used_within_floor_and_ceiling() -> None:
 def test_a_hint_shorter_than_the_estimated_finish_is_not_worth_a_check() -> None:
     history = [Observation(at=10.0, progress=20), Observation(at=20.0, progress=40)]
     # 2 %/s, 60 % left: 30 s (+5 %, + floor); the server would take a question after 5 s.
-    assert POLICY.next_delay(history, hint=5.0) == pytest.approx(30 * 1.05 + 0.25)
+    assert POLICY.next_delay(history, hint=5.0) == pytest.approx(30 * 1.05)
     assert POLICY.next_delay(history, hint=50.0) == 50.0
 
 
@@ -33,12 +33,14 @@ def test_aims_just_past_the_finish_from_the_progress_rate() -> None:
     history = [Observation(at=100.0, progress=10), Observation(at=130.0, progress=40)]
     assert POLICY.next_delay(history) == 60.0
     wide = PollPolicy(ceiling=600.0, jitter=0.0, margin=0.05, floor=0.25)
-    assert wide.next_delay(history) == pytest.approx(60 * 1.05 + 0.25)
+    assert wide.next_delay(history) == pytest.approx(60 * 1.05)
 
 
 def test_one_observation_uses_the_creation_time_for_the_rate() -> None:
     history = [Observation(at=20.0, progress=50)]
-    assert POLICY.next_delay(history, started_at=0.0) == pytest.approx(20 * 1.05 + 0.25)
+    assert POLICY.next_delay(history, started_at=0.0) == pytest.approx(20 * 1.05)
+    # A creation time only seconds old is too coarse to give a rate.
+    assert POLICY.next_delay([Observation(at=2.0, progress=50)], started_at=0.0) == 5.0
 
 
 def test_expected_duration_of_similar_jobs_guides_blind_checks() -> None:

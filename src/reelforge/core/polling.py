@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 __all__ = ["Observation", "PollPolicy"]
 
+_COARSE_START = 10.0
+"""Seconds a job must have run before its creation time is used to estimate its rate."""
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Observation:
@@ -68,7 +71,7 @@ class PollPolicy:
         expected: float | None,
     ) -> float:
         remaining = _remaining_by_rate(history, started_at) if history else None
-        by_rate = remaining * (1 + self.margin) + self.floor if remaining is not None else None
+        by_rate = remaining * (1 + self.margin) if remaining is not None else None
         if hint is not None:
             # The hint is the earliest the server wants to be asked; the progress rate may
             # say the job needs longer than that, and then asking sooner is wasted.
@@ -98,7 +101,9 @@ def _remaining_by_rate(history: Sequence[Observation], started_at: float | None)
         and moving[-1].progress > moving[0].progress
     ):
         rate = (moving[-1].progress - moving[0].progress) / (moving[-1].at - moving[0].at)
-    elif started_at is not None and last.at > started_at:
+    elif started_at is not None and last.at - started_at >= _COARSE_START:
+        # Creation times are whole seconds and include the queue wait: only a long
+        # enough run makes them a fair start for the rate.
         rate = last.progress / (last.at - started_at)
     else:
         return None

@@ -5,7 +5,8 @@
     pending ─▶ rejected
     pending ─▶ waiting ─▶ submitting ─▶ queued ─▶ in_progress ─▶ completed ─▶ downloading ─▶ done
                               │
-                              ├─▶ needs_review   (ambiguous submission)
+                              ├─▶ needs_review   (ambiguous submission; or, from queued and
+                              │                   in_progress, a timeout: still collectable)
                               ├─▶ failed         (refused or failed on the provider)
                               └─▶ waiting        (the request provably created nothing)
 
@@ -42,8 +43,9 @@ EDGES: Mapping[JobState, frozenset[JobState]] = {
     _S.SUBMITTING: frozenset(
         {_S.QUEUED, _S.IN_PROGRESS, _S.COMPLETED, _S.FAILED, _S.NEEDS_REVIEW, _S.WAITING}
     ),
-    _S.QUEUED: frozenset({_S.IN_PROGRESS, _S.COMPLETED, _S.FAILED, _S.CANCELED}),
-    _S.IN_PROGRESS: frozenset({_S.COMPLETED, _S.FAILED, _S.CANCELED}),
+    # ``needs_review`` from here: the job outlived its timeout and stays collectable.
+    _S.QUEUED: frozenset({_S.IN_PROGRESS, _S.COMPLETED, _S.FAILED, _S.CANCELED, _S.NEEDS_REVIEW}),
+    _S.IN_PROGRESS: frozenset({_S.COMPLETED, _S.FAILED, _S.CANCELED, _S.NEEDS_REVIEW}),
     # ``failed`` here means the assets expired before they could be fetched.
     _S.COMPLETED: frozenset({_S.DOWNLOADING, _S.FAILED}),
     # Back to ``completed`` when a download must be retried (e.g. after re-fetching the URLs).
