@@ -5,6 +5,7 @@
     ReelforgeError
     ├── ConfigError                   settings or environment are unusable
     ├── InvalidSpecError              a job's fields break the model's capabilities (exit code 2)
+    │   └── BatchFileError            a batch file is malformed (reelforge.batch; every problem)
     ├── ProviderError                 the provider answered with an error, or could not be reached
     │   ├── AuthError                 401 / 403
     │   ├── InvalidRequestError       400 / 409 / 422: the server rejected the request
