@@ -115,7 +115,8 @@ def test_failed_delivery_is_retried_with_the_same_id() -> None:
     ):
         with httpx.Client(base_url=emb.base_url, headers={"Authorization": "Bearer k"}) as c:
             c.post("/videos", json={"prompt": "p"})
-        _wait(lambda: len(receiver.deliveries) >= 3)
+        # The simulator logs a delivery after the receiver has answered it: wait for both.
+        _wait(lambda: len(receiver.deliveries) >= 3 and len(emb.sim.log.webhooks) >= 3)
         log = list(emb.sim.log.webhooks)
     assert len({headers["webhook-id"] for _, headers in receiver.deliveries}) == 1
     assert [(r.attempt, r.status_code) for r in log] == [(1, 500), (2, 500), (3, 204)]
