@@ -73,7 +73,7 @@ def test_completed_and_failed_events_are_signed() -> None:
         with httpx.Client(base_url=emb.base_url, headers={"Authorization": "Bearer k"}) as c:
             ok = c.post("/videos", json={"prompt": "a quiet lake"}).json()
             bad = c.post("/videos", json={"prompt": "something forbidden"}).json()
-        _wait(lambda: len(receiver.deliveries) >= 2)
+        _wait(lambda: len(receiver.deliveries) >= 2 and len(emb.sim.log.webhooks) >= 2)
         time.sleep(0.2)  # nothing else arrives
         log = list(emb.sim.log.webhooks)
     events = {event["data"]["id"]: event for event in receiver.verified()}
