@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from engine_harness import CAP, SimFactory, Workspace, check_batch, sim_config, write_batch
 
+from reelforge.core.errors import ErrorCategory
 from reelforge.core.models import JobState
 
 pytestmark = pytest.mark.slow
@@ -42,8 +43,8 @@ def test_a_faulty_provider_loses_nothing_and_creates_nothing_twice(
     assert run.returncode == 1, run.describe()  # some jobs failed, as the provider decided
     jobs = check_batch(workspace, batch, allow_failed=True)
     ends = Counter((job.state, job.category) for job in jobs.values())
-    assert ends[(JobState.FAILED, "content_policy")] == JOBS // 20
-    assert ends[(JobState.FAILED, "generation_failed")] > 0
+    assert ends[(JobState.FAILED, ErrorCategory.CONTENT_POLICY)] == JOBS // 20
+    assert ends[(JobState.FAILED, ErrorCategory.GENERATION_FAILED)] > 0
     assert run.result()["counts"]["done"] == ends[(JobState.DONE, None)]
 
     # The faults really happened, so the checks above were tested against them.
