@@ -29,7 +29,7 @@ import httpx
 from reelforge.core.config import database_url
 from reelforge.core.errors import ErrorCategory
 from reelforge.core.models import JobState
-from reelforge.store import JobRow, Store
+from reelforge.store import EventKind, JobRow, Store
 
 __all__ = [
     "CAP",
@@ -42,6 +42,7 @@ __all__ = [
     "api_key_id",
     "check_batch",
     "read_jobs",
+    "read_notes",
     "sim_config",
     "start_sim",
     "write_batch",
@@ -351,6 +352,22 @@ class Workspace:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+
+
+def read_notes(workspace: Workspace, batch: BatchFile) -> dict[str, list[str]]:
+    """The notes in each job's history (what the engine decided and why), by key."""
+    store = Store(database_url(workspace.db))
+    try:
+        return {
+            job.key: [
+                str(event.data.get("message"))
+                for event in store.history(job.id)
+                if event.kind is EventKind.NOTE
+            ]
+            for job in store.jobs(batch.name)
+        }
+    finally:
+        store.close()
 
 
 def read_jobs(workspace: Workspace, batch: BatchFile) -> dict[str, JobRow]:

@@ -6,7 +6,15 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from engine_harness import CAP, SimFactory, Workspace, check_batch, sim_config, write_batch
+from engine_harness import (
+    CAP,
+    SimFactory,
+    Workspace,
+    check_batch,
+    read_notes,
+    sim_config,
+    write_batch,
+)
 
 from reelforge.core.errors import ErrorCategory
 from reelforge.core.models import JobState
@@ -57,3 +65,17 @@ def test_a_faulty_provider_loses_nothing_and_creates_nothing_twice(
     ):
         assert faults[fault] > 0, (fault, faults)
     assert any(fault and "drop_download" in fault for fault in faults), faults
+
+    # A create answered 5xx after the job was made was adopted by reconciliation.
+    log = sim.log()
+    made_anyway = {
+        request["request_id"]
+        for request in log["requests"]
+        if request["fault"] == "error_after_create"
+    }
+    owners = {job.remote_id: key for key, job in jobs.items()}
+    notes = read_notes(workspace, batch)
+    for create in log["creates"]:
+        if create["request_id"] in made_anyway:
+            key = owners[create["video_id"]]
+            assert f"reconciled: adopted {create['video_id']}" in notes[key], (key, notes[key])
