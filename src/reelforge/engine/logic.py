@@ -130,7 +130,9 @@ async def _after_failed_create(
         # Only failures that prove nothing was created reach here (connection refused, 429).
         store.clear_intent(job_id, token)
         return _state(store.get_job(job_id), wait=exc.retry_after or _RETRY_SUBMIT)
-    store.clear_intent(job_id, token, to=JobState.FAILED, category=exc.category, error=str(exc))
+    if store.clear_intent(job_id, token, to=JobState.FAILED, category=exc.category, error=str(exc)):
+        # Nothing was created, so nothing is owed: free the budget it held.
+        store.release(job_id)
     return _state(store.get_job(job_id))
 
 
