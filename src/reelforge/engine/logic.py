@@ -222,14 +222,9 @@ async def poll(job_id: str) -> Result:
     ctx = current()
     store = ctx.store
     job = store.get_job(job_id)
-    base = {
-        "progress": job.progress,
-        "at": ctx.clock.now(),
-        "hint": None,
-        "created_at": job.submitted_at,
-    }
+    base = {"progress": job.progress, "at": ctx.clock.now(), "created_at": job.submitted_at}
     if job.remote_id is None or job.state not in (JobState.QUEUED, JobState.IN_PROGRESS):
-        return _state(job, **base)
+        return _state(job, **base, hint=None)
     try:
         status = await ctx.provider(job.account).fetch(job.remote_id)
     except RateLimitedError as exc:
@@ -242,7 +237,7 @@ async def poll(job_id: str) -> Result:
             error=f"the provider no longer has this job: {exc}",
         )
         store.release(job_id)
-        return _state(store.get_job(job_id), **base)
+        return _state(store.get_job(job_id), **base, hint=None)
     except (TransientError, ProtocolError):
         return _state(job, **base, hint=None)
     crash_point(CrashPoint.MID_POLL)
