@@ -25,7 +25,13 @@ from reelforge.engine import context
 from reelforge.engine.crash import crash_transport
 from reelforge.engine.outcome import FINAL
 from reelforge.engine.reconcile import ReconcilePolicy
-from reelforge.engine.workflow import WAKE_TOPIC, job_workflow
+from reelforge.engine.workflow import (
+    DOWNLOAD_QUEUE,
+    WAKE_TOPIC,
+    download_id,
+    download_workflow,
+    job_workflow,
+)
 from reelforge.providers import OpenAIVideosProvider
 from reelforge.store import BatchSummary, JobRow, NewJob, Store, account_id
 
@@ -34,7 +40,9 @@ __all__ = ["QUEUE_NAME", "Engine"]
 QUEUE_NAME = "reelforge-submit"
 _RUNNING = ("PENDING", "ENQUEUED")
 _MAX_RESTARTS = 3
+_DOWNLOADS_AT_ONCE = 8
 _STARTED = frozenset(JobState) - FINAL - {JobState.PENDING, JobState.WAITING}
+_DOWNLOADING = frozenset({JobState.COMPLETED, JobState.DOWNLOADING})
 """Jobs whose workflow has started: a queued workflow of a waiting job is merely waiting."""
 
 log = logging.getLogger("reelforge.engine")
@@ -132,6 +140,12 @@ class Engine:
             polling_interval_sec=self._queue_poll_interval,
             on_conflict="always_update",
         )
+        await DBOS.register_queue_async(
+            DOWNLOAD_QUEUE,
+            worker_concurrency=_DOWNLOADS_AT_ONCE,
+            polling_interval_sec=self._queue_poll_interval,
+            on_conflict="always_update",
+        )
         return self
 
     async def __aexit__(
@@ -201,8 +215,8 @@ class Engine:
         await self._ensure_workflow(self.store.get_job(job_id))
 
     async def _ensure_workflow(self, job: JobRow) -> None:
-        workflow_id = job.id
-        n = 1
+        base, downloading = _workflow_base(job)
+        workflow_id, n = base, 1
         while True:
             status = await DBOS.get_workflow_status_async(workflow_id)
             if status is None:
@@ -210,7 +224,13 @@ class Engine:
             if status.status in _RUNNING:
                 return
             n += 1
-            workflow_id = f"{job.id}~{n}"
+            workflow_id = f"{base}~{n}"
+        if downloading:
+            queue = await DBOS.retrieve_queue_async(DOWNLOAD_QUEUE)
+            assert queue is not None
+            with SetWorkflowID(workflow_id):
+                await queue.enqueue_async(download_workflow, job.id)
+            return
         queue = await DBOS.retrieve_queue_async(QUEUE_NAME)
         assert queue is not None
         priority = min(job.position + 1, 2**31 - 1)
@@ -244,23 +264,28 @@ class Engine:
     async def _restart_dead_workflows(self, batch_id: str) -> None:
         """A workflow that ended in error leaves its job unfinished: start it again, a few times."""
         for job in self.store.jobs(batch_id, states=_STARTED):
-            latest = await self._latest_workflow(job.id)
-            if latest is None or latest[1] in _RUNNING:
+            latest = await self._latest_workflow(_workflow_base(job)[0])
+            if latest is not None and latest[1] in _RUNNING:
                 continue
+            if latest is None and job.state in _DOWNLOADING:
+                # The job workflow may be about to start the download: give it a moment.
+                owner = await self._latest_workflow(job.id)
+                if owner is not None and owner[1] in _RUNNING:
+                    continue
             restarts = self._restarts.get(job.id, 0)
             if restarts >= _MAX_RESTARTS:
                 continue
             self._restarts[job.id] = restarts + 1
-            log.warning("job %s: workflow %s ended %s; starting it again", job.id, *latest)
+            log.warning("job %s: its workflow ended %s; starting it again", job.id, latest)
             await self._ensure_workflow(job)
 
-    async def _latest_workflow(self, job_id: str) -> tuple[str, str] | None:
+    async def _latest_workflow(self, base: str) -> tuple[str, str] | None:
         found: tuple[str, str] | None = None
-        workflow_id, n = job_id, 1
+        workflow_id, n = base, 1
         while (status := await DBOS.get_workflow_status_async(workflow_id)) is not None:
             found = (workflow_id, status.status)
             n += 1
-            workflow_id = f"{job_id}~{n}"
+            workflow_id = f"{base}~{n}"
         return found
 
     async def poke(self, job_id: str) -> bool:
@@ -294,3 +319,10 @@ class Engine:
                 count += 1
         await self.resume(batch_id)
         return count
+
+
+def _workflow_base(job: JobRow) -> tuple[str, bool]:
+    """The id a job's next workflow starts from, and whether it is a download workflow."""
+    if job.state in _DOWNLOADING:
+        return download_id(job.id, job.attempt), True
+    return job.id, False

@@ -1,14 +1,20 @@
-"""One durable workflow per job: admit → submit → (wait → poll)* → download.
+"""One durable workflow per job: admit → submit → (wait → poll)*, then a download workflow.
 
-The workflow's id is the job's id (a retry gets ``<job>~<n>``), so enqueueing a job twice is
-harmless. Its control flow depends only on step results, which DBOS records, so a recovered
-workflow replays to where it was and continues. Waiting is ``recv`` on the ``wake`` topic with
+The job workflow holds one of the account's in-flight slots (its queue is partitioned by
+account) from admission until the provider reports the job finished. Downloading does not
+need the provider's capacity, so it runs as a workflow of its own on the download queue, and
+the slot goes to the next job at once.
+
+The job workflow's id is the job's id (a re-run gets ``<job>~<n>``); the download's is
+``<job>.download.<attempt>``. Enqueueing either twice is harmless. Control flow depends only
+on step results, which DBOS records, so a recovered workflow replays to where it was and
+continues. Waiting is ``recv`` on the ``wake`` topic with
 a timeout: a webhook or ``reelforge poke`` wakes it at once.
 """
 
 from __future__ import annotations
 
-from dbos import DBOS
+from dbos import DBOS, SetWorkflowID
 
 from reelforge.core.models import JobState
 from reelforge.core.polling import Observation
@@ -16,9 +22,10 @@ from reelforge.engine import steps
 from reelforge.engine.context import current
 from reelforge.engine.outcome import FINAL
 
-__all__ = ["WAKE_TOPIC", "job_workflow"]
+__all__ = ["DOWNLOAD_QUEUE", "WAKE_TOPIC", "download_id", "download_workflow", "job_workflow"]
 
 WAKE_TOPIC = "wake"
+DOWNLOAD_QUEUE = "reelforge-download"
 
 _POLLING = frozenset({JobState.QUEUED, JobState.IN_PROGRESS})
 
@@ -58,5 +65,19 @@ async def job_workflow(job_id: str) -> str:
         history.append(Observation(at=float(result["at"]), progress=int(result["progress"])))
 
     if state in (JobState.COMPLETED, JobState.DOWNLOADING):
-        state = JobState((await steps.download(job_id))["state"])
+        queue = await DBOS.retrieve_queue_async(DOWNLOAD_QUEUE)
+        assert queue is not None
+        with SetWorkflowID(download_id(job_id, current().store.get_job(job_id).attempt)):
+            await queue.enqueue_async(download_workflow, job_id)
     return state.value
+
+
+def download_id(job_id: str, attempt: int) -> str:
+    """The id of the download workflow of a job's ``attempt``-th submission."""
+    return f"{job_id}.download.{attempt}"
+
+
+@DBOS.workflow(name="reelforge.download")
+async def download_workflow(job_id: str) -> str:
+    """Fetch and verify every asset of a completed job: ``done``, or ``failed`` if expired."""
+    return str((await steps.download(job_id))["state"])
