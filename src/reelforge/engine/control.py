@@ -173,7 +173,6 @@ async def _cancel_one(
         return CancelResult(
             job=now, outcome=CancelOutcome.REFUSED, reason=reason, workflow_id=workflow_id
         )
-    store.release(job.id)
     job = store.get_job(job.id)
     if not changed:
         return CancelResult(job=job, outcome=CancelOutcome.ALREADY_ENDED, workflow_id=workflow_id)

@@ -63,7 +63,6 @@ async def admit(job_id: str) -> Result:
                 category=ErrorCategory.INVALID_REQUEST,
                 error=reason,
             )
-            store.release(job_id)
             return _state(store.get_job(job_id))
     store.transition(job_id, JobState.WAITING, expect={JobState.PENDING})
     return _state(store.get_job(job_id))
@@ -130,9 +129,8 @@ async def _after_failed_create(
         # Only failures that prove nothing was created reach here (connection refused, 429).
         store.clear_intent(job_id, token)
         return _state(store.get_job(job_id), wait=exc.retry_after or _RETRY_SUBMIT)
-    if store.clear_intent(job_id, token, to=JobState.FAILED, category=exc.category, error=str(exc)):
-        # Nothing was created, so nothing is owed: free the budget it held.
-        store.release(job_id)
+    # Nothing was created, so nothing is owed: failing also frees the budget it held.
+    store.clear_intent(job_id, token, to=JobState.FAILED, category=exc.category, error=str(exc))
     return _state(store.get_job(job_id))
 
 
@@ -169,7 +167,9 @@ async def _reconcile(ctx: EngineContext, job: JobRow) -> Result:
     since = job.intent_at - ctx.reconcile.skew
     try:
         remote = [s async for s in provider.list_recent(since=since)] if caps.can_list else []
-    except (TransientError, RateLimitedError) as exc:
+    except (TransientError, RateLimitedError, ProtocolError) as exc:
+        # No listing to go on (unreachable, or an answer that is not the protocol): look
+        # again later; the job stays ``submitting`` and is never resubmitted blindly.
         return _state(job, wait=exc.retry_after or _RETRY_SUBMIT)
     taken = {
         s.remote_id
@@ -236,7 +236,6 @@ async def poll(job_id: str) -> Result:
             category=ErrorCategory.NOT_FOUND,
             error=f"the provider no longer has this job: {exc}",
         )
-        store.release(job_id)
         return _state(store.get_job(job_id), **base, hint=None)
     except (TransientError, ProtocolError):
         return _state(job, **base, hint=None)
@@ -273,5 +272,4 @@ async def download(job_id: str) -> Result:
         ctx.store.transition(
             job_id, JobState.FAILED, category=ErrorCategory.EXPIRED, error=str(exc)
         )
-        ctx.store.release(job_id)
     return _state(ctx.store.get_job(job_id))

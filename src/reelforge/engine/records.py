@@ -49,7 +49,6 @@ def apply_status(ctx: EngineContext, job_id: str, status: RemoteStatus) -> None:
         category=(error.category if error else category) or ErrorCategory.GENERATION_FAILED,
         error=error.message if error else f"the provider reports the job {status.state.value}",
     )
-    store.release(job_id)
 
 
 def time_out(ctx: EngineContext, job_id: str, status: RemoteStatus) -> None:

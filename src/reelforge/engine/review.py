@@ -289,7 +289,6 @@ def _record_failure(store: Store, job: JobRow, status: RemoteStatus) -> None:
         category=error.category if error else ErrorCategory.GENERATION_FAILED,
         error=error.message if error else f"the provider reports the job {status.state.value}",
     )
-    store.release(job.id)
 
 
 async def adopt(store: Store, provider: Provider, job: JobRow, remote_id: str) -> RemoteStatus:
@@ -357,7 +356,6 @@ def abandon(store: Store, job: JobRow, note: str) -> JobState:
         category=job.category if to is JobState.FAILED else None,
         error=note,
     )
-    store.release(job.id)
     return to
 
 

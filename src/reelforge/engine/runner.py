@@ -105,7 +105,7 @@ class Engine:
         return self._store
 
     async def __aenter__(self) -> Self:
-        store = Store(self.db_url)
+        store = Store(self.db_url, now=self.clock.now)
         await asyncio.to_thread(store.migrate)
         self._store = store
         self._client = httpx.AsyncClient(
@@ -307,7 +307,6 @@ class Engine:
         if job.state in FINAL:
             return job.state
         store.transition(job_id, JobState.CANCELED, error="canceled by the user")
-        store.release(job_id)
         return JobState.CANCELED
 
     async def retry(self, batch_id: str, *, failed_only: bool = True) -> int:

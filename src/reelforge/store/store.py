@@ -35,6 +35,8 @@ from reelforge.store.schema import assets, batches, job_events, jobs
 __all__ = ["Store"]
 
 DEFAULT_MAX_IN_FLIGHT = 4
+_UNPAID = frozenset({JobState.FAILED, JobState.REJECTED, JobState.CANCELED})
+"""Endings that cost nothing: entering one settles the job at zero and frees its reservation."""
 
 
 class Store:
@@ -204,7 +206,8 @@ class Store:
         those states. A job already in ``to`` is left alone (False). An edge the life cycle
         does not have raises :class:`~reelforge.store.errors.IllegalTransitionError`; that
         includes leaving a terminal state, and ``failed`` → ``waiting`` (use :meth:`retry`).
-        ``data`` is added to the event.
+        ``data`` is added to the event. Entering ``failed``, ``rejected`` or ``canceled``
+        also settles the job at zero and frees its reservation, in the same transaction.
 
         Three edges go through fenced methods instead, and raise here: into ``submitting``
         (:meth:`record_intent`), into a state that exists on the provider while the job has
@@ -213,9 +216,13 @@ class Store:
         """
         expected = None if expect is None else frozenset(JobState(s) for s in expect)
         with write(self._engine) as conn:
-            return _jobs.transition(
+            moved = _jobs.transition(
                 conn, job_id, to, expect=expected, data=data, fields=fields, now=self._now()
             )
+            if moved and to in _UNPAID:
+                # In the same transaction: a job that ends unpaid never keeps money held.
+                _ledger.settle(conn, job_id, Decimal(0), now=self._now(), released=True)
+            return moved
 
     def retry(self, job_id: str) -> bool:
         """The explicit retry: a ``failed`` or ``needs_review`` job goes back to ``waiting``.
@@ -286,9 +293,12 @@ class Store:
         429, a 4xx rejection): the job goes back to ``waiting`` (to try again) or to
         ``failed``. Fenced like :meth:`record_remote_id`; returns whether it applied."""
         with write(self._engine) as conn:
-            return _submission.clear_intent(
+            cleared = _submission.clear_intent(
                 conn, job_id, token, to=to, category=category, error=error, now=self._now()
             )
+            if cleared and to in _UNPAID:
+                _ledger.settle(conn, job_id, Decimal(0), now=self._now(), released=True)
+            return cleared
 
     def record_progress(self, job_id: str, state: JobState, progress: int) -> bool:
         """Record the provider's state and progress (0-100); an event is appended only when
