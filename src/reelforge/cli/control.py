@@ -20,8 +20,9 @@ from reelforge.cli._common import (
     print_json,
     reelforge_errors,
 )
+from reelforge.cli._options import BaseUrlOption, DbOption, JsonOption
 from reelforge.cli._session import check_accounts, follow_batch, forge_for
-from reelforge.cli.run import BaseUrlOption, DbOption, report
+from reelforge.cli.run import report
 from reelforge.core.config import Settings
 from reelforge.core.errors import InvalidSpecError
 from reelforge.core.models import JobState
@@ -30,8 +31,6 @@ from reelforge.engine.outcome import FINAL
 from reelforge.store import BatchNotFoundError, BatchRow, BatchState, JobRow, Store
 
 __all__ = ["cancel", "poke", "retry"]
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
 def retry(

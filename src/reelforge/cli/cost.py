@@ -11,7 +11,7 @@ from rich.table import Table
 
 from reelforge.cli._batches import find_batch, money, open_store
 from reelforge.cli._common import out_console, print_json, reelforge_errors
-from reelforge.cli.run import DbOption
+from reelforge.cli._options import DbOption
 from reelforge.core.errors import InvalidSpecError
 from reelforge.store import CostGrouping, CostLine
 

@@ -20,6 +20,7 @@ from reelforge.cli._common import (
     print_json,
     reelforge_errors,
 )
+from reelforge.cli._options import BaseUrlOption, JsonOption, SimulatorOption
 from reelforge.core.capabilities import validate_spec
 from reelforge.core.models import JobSpec, RemoteState
 from reelforge.core.pricing import estimate_cost
@@ -41,18 +42,9 @@ def generate(
         typer.Option("--input-reference", help="Image for the first frame (must match --size)."),
     ] = None,
     out: Annotated[Path, typer.Option(help="Folder for the job's files.")] = Path("reelforge-out"),
-    base_url: Annotated[
-        str | None,
-        typer.Option(help="An OpenAI-Videos-compatible endpoint [env: OPENAI_BASE_URL]."),
-    ] = None,
-    simulator: Annotated[
-        bool | None,
-        typer.Option(
-            "--simulator/--no-simulator",
-            help="Force the built-in simulator on or off (default: on when no API key is set).",
-        ),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    base_url: BaseUrlOption = None,
+    simulator: SimulatorOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Generate one video and download it with its thumbnail and spritesheet.
 

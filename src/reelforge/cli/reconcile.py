@@ -13,8 +13,8 @@ from rich.markup import escape
 from reelforge.app.forge import Forge
 from reelforge.cli._batches import find_job, job_dict, money, open_store
 from reelforge.cli._common import ExitCode, err_console, out_console, print_json, reelforge_errors
+from reelforge.cli._options import BaseUrlOption, DbOption, JsonOption
 from reelforge.cli._session import check_accounts, forge_for
-from reelforge.cli.run import BaseUrlOption, DbOption
 from reelforge.core.config import Settings
 from reelforge.core.errors import InvalidSpecError
 from reelforge.core.models import JobState
@@ -60,7 +60,7 @@ def reconcile(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Only show what would be done; change nothing.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Show every job that needs review, why, and what reconciliation would do now.
 

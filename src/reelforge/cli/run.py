@@ -13,21 +13,12 @@ from reelforge.app.batchrun import BatchResult, run_batch
 from reelforge.app.forge import Forge
 from reelforge.batch import Batch, load_batch
 from reelforge.cli._common import ExitCode, err_console, out_console, print_json, reelforge_errors
+from reelforge.cli._options import BaseUrlOption, DbOption, JsonOption, OutOption, SimulatorOption
 from reelforge.cli.live import BatchView, summary_table
 from reelforge.core.errors import InvalidSpecError
 from reelforge.core.models import JobState
 
 __all__ = ["parse_budget", "result_dict", "run"]
-
-OutOption = Annotated[Path, typer.Option(help="Folder for the videos: OUT/<batch>/<job>/.")]
-DbOption = Annotated[
-    str | None,
-    typer.Option(help="Database: a SQLite path or a URL [env: REELFORGE_DB_URL]."),
-]
-BaseUrlOption = Annotated[
-    str | None,
-    typer.Option(help="An OpenAI-Videos-compatible endpoint [env: OPENAI_BASE_URL]."),
-]
 
 
 def run(
@@ -44,14 +35,8 @@ def run(
     ] = None,
     base_url: BaseUrlOption = None,
     db: DbOption = None,
-    simulator: Annotated[
-        bool | None,
-        typer.Option(
-            "--simulator/--no-simulator",
-            help="Force the built-in simulator on or off (default: on when no API key is set).",
-        ),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    simulator: SimulatorOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Run every job of a batch file to the end, within the account's limits.
 

@@ -15,8 +15,8 @@ from rich.table import Table
 
 from reelforge.cli._batches import active_count, batch_dict, find_batch, job_dict, open_store
 from reelforge.cli._common import err_console, out_console, print_json, reelforge_errors
+from reelforge.cli._options import DbOption
 from reelforge.cli.live import BatchView, summary_table
-from reelforge.cli.run import DbOption
 from reelforge.store import BatchRow, BatchSummary, JobRow, Store
 
 __all__ = ["status", "watch"]
