@@ -39,8 +39,8 @@ def test_aims_just_past_the_finish_from_the_progress_rate() -> None:
 def test_one_observation_uses_the_creation_time_for_the_rate() -> None:
     history = [Observation(at=20.0, progress=50)]
     assert POLICY.next_delay(history, started_at=0.0) == pytest.approx(20 * 1.05)
-    # A creation time only seconds old is too coarse to give a rate.
-    assert POLICY.next_delay([Observation(at=2.0, progress=50)], started_at=0.0) == 5.0
+    # With a hint, a creation time (whole seconds, queue wait included) is not used for a rate.
+    assert POLICY.next_delay([Observation(at=2.0, progress=50)], started_at=0.0, hint=1.0) == 1.0
 
 
 def test_expected_duration_of_similar_jobs_guides_blind_checks() -> None:

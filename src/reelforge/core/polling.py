@@ -15,9 +15,6 @@ from dataclasses import dataclass
 
 __all__ = ["Observation", "PollPolicy"]
 
-_COARSE_START = 10.0
-"""Seconds a job must have run before its creation time is used to estimate its rate."""
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Observation:
@@ -70,17 +67,18 @@ class PollPolicy:
         started_at: float | None,
         expected: float | None,
     ) -> float:
-        remaining = _remaining_by_rate(history, started_at) if history else None
-        by_rate = remaining * (1 + self.margin) if remaining is not None else None
+        precise = _remaining_by_rate(history, None) if history else None
         if hint is not None:
-            # The hint is the earliest the server wants to be asked; the progress rate may
-            # say the job needs longer than that, and then asking sooner is wasted.
-            return max(hint, by_rate) if by_rate is not None else hint
+            # The hint is the earliest the server wants to be asked; a measured progress rate
+            # may say the job needs longer than that, and then asking sooner is wasted.
+            return max(hint, precise * (1 + self.margin)) if precise is not None else hint
         if not history:
             return expected if expected is not None else self.first
         last = history[-1]
-        if by_rate is not None:
-            return by_rate
+        # Without a hint, a rate measured from the (whole-second) creation time beats guessing.
+        remaining = precise if precise is not None else _remaining_by_rate(history, started_at)
+        if remaining is not None:
+            return remaining * (1 + self.margin)
         if expected is not None and started_at is not None:
             left = started_at + expected * (1 + self.margin) - last.at
             if left > 0:
@@ -101,9 +99,7 @@ def _remaining_by_rate(history: Sequence[Observation], started_at: float | None)
         and moving[-1].progress > moving[0].progress
     ):
         rate = (moving[-1].progress - moving[0].progress) / (moving[-1].at - moving[0].at)
-    elif started_at is not None and last.at - started_at >= _COARSE_START:
-        # Creation times are whole seconds and include the queue wait: only a long
-        # enough run makes them a fair start for the rate.
+    elif started_at is not None and last.at > started_at:
         rate = last.progress / (last.at - started_at)
     else:
         return None
