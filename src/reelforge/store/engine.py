@@ -15,6 +15,7 @@ lock the rows they read with ``SELECT ... FOR UPDATE``.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -55,7 +56,7 @@ def _sqlite_connect(busy_timeout: float) -> Any:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             cursor.execute("PRAGMA foreign_keys = ON")
             # WAL is a property of the file and survives; an in-memory database stays 'memory'.
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _set_wal(cursor, deadline=time.monotonic() + busy_timeout)
             cursor.execute("PRAGMA synchronous = NORMAL")
         finally:
             cursor.close()
@@ -94,3 +95,19 @@ def read(engine: Engine) -> Iterator[Connection]:
             yield connection
     except SQLAlchemyError as exc:
         raise StoreError(f"database read failed: {exc}") from exc
+
+
+def _set_wal(cursor: sqlite3.Cursor, *, deadline: float) -> None:
+    """Switch the file to WAL. Turning a new file to WAL needs an exclusive lock for which
+    SQLite does not always wait (several processes opening a new file at once), so a busy
+    answer is retried until the busy timeout has passed."""
+    delay = 0.01
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
