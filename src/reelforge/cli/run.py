@@ -17,6 +17,7 @@ from reelforge.cli._options import BaseUrlOption, DbOption, JsonOption, OutOptio
 from reelforge.cli.live import BatchView, summary_table
 from reelforge.core.errors import InvalidSpecError
 from reelforge.core.models import JobState
+from reelforge.core.polling import PollPolicy
 
 __all__ = ["parse_budget", "result_dict", "run"]
 
@@ -33,6 +34,14 @@ def run(
     budget: Annotated[
         str | None, typer.Option(help="Most dollars the batch may spend (e.g. 25 or 12.50).")
     ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            help="Seconds a job may take on the provider before it is left for "
+            "`reelforge reconcile` (after one last check).",
+        ),
+    ] = 3600.0,
     base_url: BaseUrlOption = None,
     db: DbOption = None,
     simulator: SimulatorOption = None,
@@ -47,6 +56,7 @@ def run(
         batch = load_batch(batch_file)
         cap = parse_budget(budget)
         forge = Forge(
+            poll=PollPolicy(timeout=timeout),
             base_url=base_url,
             simulator=simulator,
             out=out,
