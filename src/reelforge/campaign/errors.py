@@ -1,0 +1,68 @@
+"""Problems found in a campaign file, and the error that carries all of them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from reelforge.core.errors import InvalidSpecError
+
+__all__ = ["CampaignError", "CampaignIssue"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CampaignIssue:
+    """One problem in a campaign file, with where it is.
+
+    ``field`` is the dotted path of what is wrong (``"overrides.0.set.size"``,
+    ``"dimensions.gender"``, ``"template"``); ``line`` is the file's 1-based line, when known.
+    """
+
+    message: str
+    field: str
+    source: str
+    """The file as it was named (or ``"<string>"``)."""
+    path: Path | None = None
+    line: int | None = None
+    value: object = None
+    allowed: tuple[str, ...] | None = None
+
+    @property
+    def location(self) -> str:
+        """``"campaign.yaml:14"``, or just the source."""
+        return f"{self.source}:{self.line}" if self.line is not None else self.source
+
+    def __str__(self) -> str:
+        return ": ".join(part for part in (self.location, self.field, self.message) if part)
+
+
+class CampaignError(InvalidSpecError):
+    """A campaign file is unusable; nothing was planned or sent (exit code 2).
+
+    ``errors`` lists every problem found; ``field``, ``value``, ``allowed``, ``path`` and
+    ``line`` describe the first. The message shows the first :attr:`shown` problems.
+    """
+
+    shown = 10
+
+    def __init__(self, errors: Sequence[CampaignIssue]) -> None:
+        if not errors:
+            raise ValueError("CampaignError needs at least one issue")
+        first = errors[0]
+        super().__init__(
+            _render(errors, self.shown), field=first.field, value=first.value, allowed=first.allowed
+        )
+        self.errors: list[CampaignIssue] = list(errors)
+        self.path = first.path
+        self.line = first.line
+
+
+def _render(errors: Sequence[CampaignIssue], shown: int) -> str:
+    lines = [str(issue) for issue in errors[:shown]]
+    total = len(errors)
+    if total > shown:
+        lines.append(f"… and {total - shown} more ({total} errors in all)")
+    elif total > 1:
+        lines.append(f"({total} errors in all)")
+    return "\n".join(lines)

@@ -1,0 +1,176 @@
+"""A loaded campaign and its plan: one validated job spec per combination."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+
+from reelforge.batch import Batch
+from reelforge.batch.specs import describe, spec_problems
+from reelforge.campaign.errors import CampaignError, CampaignIssue
+from reelforge.campaign.expand import (
+    Combination,
+    combination_id,
+    combination_names,
+    expand,
+    matches,
+)
+from reelforge.campaign.load import Checked, context, merge_spec, read_campaign
+from reelforge.campaign.template import TemplateProblem, render
+from reelforge.core.models import JobSpec
+from reelforge.core.naming import slugify
+
+__all__ = ["Campaign", "CampaignPlan", "CampaignRules", "PlannedCombination"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CampaignRules:
+    """The campaign's brand rules, applied by compliance on top of the built-in packs."""
+
+    banned_words: tuple[str, ...] = ()
+    required_phrases: tuple[str, ...] = ()
+    competitors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlannedCombination:
+    """One combination of dimension values, its prompt and its validated job spec.
+
+    ``id`` is a digest of the dimension values alone (stable across files that list the
+    dimensions in another order); ``name`` is readable and safe as a folder name; ``key`` is the
+    job's key in the campaign's batch (the name).
+    """
+
+    id: str
+    name: str
+    dimensions: Mapping[str, str]
+    prompt: str
+    spec: JobSpec
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dimensions", MappingProxyType(dict(self.dimensions)))
+
+    @property
+    def key(self) -> str:
+        """The job's key in :meth:`CampaignPlan.to_batch`."""
+        return self.name
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CampaignPlan:
+    """Every planned combination, in product order."""
+
+    campaign: str
+    """The campaign's slug: the batch name."""
+    combinations: tuple[PlannedCombination, ...]
+
+    def __len__(self) -> int:
+        return len(self.combinations)
+
+    def to_batch(self) -> Batch:
+        """A :class:`~reelforge.batch.Batch` named after the campaign, keyed by names."""
+        return Batch.from_specs(self.campaign, {c.key: c.spec for c in self.combinations})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Campaign:
+    """A checked campaign file. Load one with :meth:`Campaign.load`; plan it with :meth:`plan`."""
+
+    name: str
+    brand: str
+    product_category: str
+    big_idea: str
+    dimensions: Mapping[str, tuple[str, ...]]
+    limit: int | None
+    seed: int
+    template: str
+    rules: CampaignRules
+    source: Path | None = None
+    _checked: Checked = field(repr=False, compare=False)
+
+    @classmethod
+    def load(cls, path: Path | str) -> Campaign:
+        """Read and check the campaign file at ``path``. Raises :class:`CampaignError`."""
+        checked = read_campaign(Path(path))
+        shape = checked.shape
+        return cls(
+            name=shape.campaign,
+            brand=shape.brand,
+            product_category=shape.product_category,
+            big_idea=shape.big_idea,
+            dimensions=MappingProxyType(
+                {name: tuple(values) for name, values in shape.dimensions.items()}
+            ),
+            limit=shape.limit,
+            seed=shape.seed,
+            template=shape.template,
+            rules=CampaignRules(
+                banned_words=tuple(shape.rules.banned_words),
+                required_phrases=tuple(shape.rules.required_phrases),
+                competitors=tuple(shape.rules.competitors),
+            ),
+            source=Path(path),
+            _checked=checked,
+        )
+
+    @property
+    def slug(self) -> str:
+        """The campaign's name as a batch name (``Spring Launch`` → ``spring-launch``)."""
+        return slugify(self.name, max_length=64, fallback="campaign")
+
+    def plan(self) -> CampaignPlan:
+        """Every combination with its prompt and validated spec. Raises :class:`CampaignError`."""
+        shape = self._checked.shape
+        combinations = expand(self.dimensions, shape.exclude, self.limit, self.seed)
+        names = combination_names(combinations)
+        planned = []
+        issues = []
+        base = merge_spec(JobSpec(prompt="x"), shape.defaults, self._checked.base_dir)
+        for name, combination in zip(names, combinations, strict=True):
+            try:
+                planned.append(self._one(base, name, combination))
+            except _PlanProblem as exc:
+                issues.append(exc.issue)
+        if issues:
+            raise CampaignError(issues)
+        return CampaignPlan(campaign=self.slug, combinations=tuple(planned))
+
+    def _one(self, base: JobSpec, name: str, combination: Combination) -> PlannedCombination:
+        checked = self._checked
+        shape = checked.shape
+        ident = combination_id(combination)
+        spec = base
+        for override in shape.overrides:
+            if matches(combination, override.when):
+                spec = merge_spec(spec, override.set_, checked.base_dir)
+        try:
+            prompt = render(checked.template, context(shape, combination))
+        except TemplateProblem as exc:
+            raise _PlanProblem(
+                checked.locator.issue(("template",), f"combination {name}: {exc.message}")
+            ) from exc
+        labels = {
+            **spec.labels,
+            "campaign": self.name,
+            "brand": self.brand,
+            "product_category": self.product_category,
+            "big_idea": self.big_idea,
+            "combination_id": ident,
+            **dict(combination),
+        }
+        valid, problems = spec_problems(replace(spec, prompt=prompt, labels=labels))
+        if valid is None:
+            problem = problems[0]
+            message = f"combination {name}: {problem.field} {describe(problem, spec, None)}"
+            raise _PlanProblem(checked.locator.issue(("template",), message, value=problem.value))
+        return PlannedCombination(
+            id=ident, name=name, dimensions=dict(combination), prompt=prompt, spec=valid
+        )
+
+
+class _PlanProblem(Exception):
+    def __init__(self, issue: CampaignIssue) -> None:
+        super().__init__(str(issue))
+        self.issue = issue
