@@ -1,0 +1,54 @@
+"""Compliance: rule packs that keep non-compliant prompts from ever reaching a video API.
+
+::
+
+    check(prompt, spec=..., packs=..., brand_rules=...) -> ComplianceResult
+        structural checks   prompt length and the job's parameters (validate_spec)
+        built-in packs      packs/content_policy.yaml, packs/advertising_claims.yaml
+        brand rules         a campaign's banned words, competitors, required phrases
+
+A finding with severity ``error`` blocks the prompt (the job is ``rejected`` with its reasons);
+``warning`` findings are recorded. Errors in pack files raise :class:`RulePackError`, a
+:class:`~reelforge.core.errors.ReelforgeError`.
+
+**Matching.** Prompt and patterns are normalized the same way (``_normalize``): NFKC, casefold,
+accents stripped, look-alike letters from Cyrillic and Greek mapped to Latin, and, in a second
+view, leetspeak digits and ``@``/``$`` read as letters inside words. Each word pattern then becomes
+a regex (``_matcher``) that needs word boundaries on both sides (``secure`` is not ``cure``,
+``Scarface`` is not ``scar`` unless the rule sets ``substring: true``), accepts simple inflections
+(``cures``, ``cured``, ``curing``), punctuation inside the word (``c.u.r.e.s``, ``cu-res``) and a
+word spelled out letter by letter (``c u r e s``), but never joins longer fragments across
+whitespace (``it's ex`` is not ``sex``). Matches are reported as spans of the original prompt.
+
+**Decisions.** Characters are matched by full name (``Mickey Mouse``), since ``Mickey`` alone is an
+ordinary first name. A bare ``guaranteed`` (``guaranteed delivery window``) is a warning;
+``guaranteed results``/``guaranteed to`` are errors. Inflection is plain suffixing, so ``cure``
+also matches ``cured`` (as in cured ham): a brand in such a category reviews that finding.
+"""
+
+from reelforge.compliance._check import ComplianceResult, Finding, Verdict, check
+from reelforge.compliance._normalize import normalize
+from reelforge.compliance._packs import (
+    BUILTIN_PACKS,
+    BrandRules,
+    Rule,
+    RulePack,
+    RulePackError,
+    Severity,
+    load_packs,
+)
+
+__all__ = [
+    "BUILTIN_PACKS",
+    "BrandRules",
+    "ComplianceResult",
+    "Finding",
+    "Rule",
+    "RulePack",
+    "RulePackError",
+    "Severity",
+    "Verdict",
+    "check",
+    "load_packs",
+    "normalize",
+]
