@@ -226,3 +226,21 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_not_a_mapping(write_campaign: WriteCampaign) -> None:
     with pytest.raises(CampaignError, match="must be a mapping"):
         Campaign.load(write_campaign("- just\n- a list\n"))
+
+
+def test_prompt_too_long_for_the_model_fails_the_plan_naming_the_combination(
+    write_campaign: WriteCampaign, matrix: str
+) -> None:
+    text = matrix.replace(
+        "enjoys a cold can.",
+        "{% if type == 'lifestyle' %}{{ 'x' * 40000 }}{% endif %}enjoys a cold can.",
+    ).replace("limit: 20\n", "")
+    campaign = Campaign.load(write_campaign(text))
+
+    with pytest.raises(CampaignError) as caught:
+        campaign.plan()
+
+    assert caught.value.field == "template"
+    assert len(caught.value.errors) == 12  # every lifestyle combination
+    assert "combination cinematic-lifestyle-gen-z-female: prompt" in str(caught.value)
+    assert "at most 32000 allowed" in str(caught.value)

@@ -222,6 +222,9 @@ def test_rules_are_carried(write_campaign: WriteCampaign, matrix: str) -> None:
     assert campaign.rules.banned_words == ("cheap", "diet")
     assert campaign.rules.required_phrases == ()
     assert campaign.rules.competitors == ("Fizzco",)
+    assert campaign.exclude == ({"aesthetic": "pastel minimal", "type": "testimonial"},)
+    assert campaign.overrides == (({"type": "testimonial"}, {"size": "9:16"}),)
+    assert campaign.slug == "spring-launch"
 
 
 def test_example_campaign_loads_and_plans() -> None:

@@ -116,6 +116,22 @@ class Campaign:
         )
 
     @property
+    def exclude(self) -> tuple[Mapping[str, str], ...]:
+        """The partial combinations left out of the product, in file order."""
+        return tuple(MappingProxyType(dict(e)) for e in self._checked.shape.exclude)
+
+    @property
+    def overrides(self) -> tuple[tuple[Mapping[str, str], Mapping[str, object]], ...]:
+        """``(when, set)`` for each override, in file order; ``set`` holds only given fields."""
+        return tuple(
+            (
+                MappingProxyType(dict(o.when)),
+                MappingProxyType(o.set_.model_dump(exclude_none=True)),
+            )
+            for o in self._checked.shape.overrides
+        )
+
+    @property
     def slug(self) -> str:
         """The campaign's name as a batch name (``Spring Launch`` → ``spring-launch``)."""
         return slugify(self.name, max_length=64, fallback="campaign")
