@@ -13,6 +13,7 @@ MODULES = [
     "reelforge.batch",
     "reelforge.store",
     "reelforge.engine",
+    "reelforge.campaign",
 ]
 
 
