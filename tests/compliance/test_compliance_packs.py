@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from reelforge.compliance import BrandRules, Severity, Verdict, check, load_packs
 from reelforge.core.capabilities import MAX_PROMPT_CHARS
@@ -83,6 +84,8 @@ def test_weapons_are_a_warning_not_an_error() -> None:
         ("Acme water c\u00fcres headaches", "claims.cures"),
         ("Acme water \u0441ur\u0435s headaches", "claims.cures"),
         ("Acme water cur3s headaches", "claims.cures"),
+        ("Acme water cured my headaches", "claims.cures"),
+        ("it's a miracle cure", "claims.cures"),
         ("clinically proven hydration", "claims.clinically-proven"),
         ("Clinically-Proven hydration", "claims.clinically-proven"),
         ("guaranteed results in a week", "claims.guaranteed-results"),
@@ -101,6 +104,7 @@ def test_advertising_claim_errors(prompt: str, rule_id: str) -> None:
     "prompt",
     [
         "a secure cap keeps it fresh",
+        "cured salmon on a picnic table",  # food, not a health claim
         "proven in a thousand kitchens",  # no "proven to": a testimonial, not a proof claim
         "one of the best mornings",
         "serves 1 person, 100% recyclable can",
@@ -175,3 +179,18 @@ def test_a_valid_spec_adds_nothing() -> None:
 def test_reasons_are_readable() -> None:
     (reason,) = check("it cures colds").reasons
     assert reason == "error: claims.cures: claims to cure or treat a condition ('cures' at 3)"
+
+
+def test_brand_rules_that_differ_only_in_case_are_one_rule() -> None:
+    pack = BrandRules(banned_words=["Diet", "diet"]).to_pack()
+    assert [rule.id for rule in pack.rules] == ["brand.banned.diet"]
+
+
+def test_brand_entries_without_letters_are_refused() -> None:
+    with pytest.raises(ValidationError, match="no letters or digits"):
+        BrandRules(banned_words=["!!"])
+
+
+def test_brand_rules_refuse_unknown_keys() -> None:
+    with pytest.raises(ValidationError, match="banned_word"):
+        BrandRules.model_validate({"banned_word": ["cheap"]})

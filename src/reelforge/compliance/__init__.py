@@ -22,8 +22,9 @@ whitespace (``it's ex`` is not ``sex``). Matches are reported as spans of the or
 
 **Decisions.** Characters are matched by full name (``Mickey Mouse``), since ``Mickey`` alone is an
 ordinary first name. A bare ``guaranteed`` (``guaranteed delivery window``) is a warning;
-``guaranteed results``/``guaranteed to`` are errors. Inflection is plain suffixing, so ``cure``
-also matches ``cured`` (as in cured ham): a brand in such a category reviews that finding.
+``guaranteed results``/``guaranteed to`` are errors. Inflection is plain suffixing; where a form
+is also an innocent word, the rule lists its forms instead (``cure``, ``cures``, ``curing``,
+``cured of``/``cured my``… but not ``cured ham``).
 """
 
 from reelforge.compliance._check import ComplianceResult, Finding, Verdict, check

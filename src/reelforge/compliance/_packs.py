@@ -140,6 +140,13 @@ class BrandRules(BaseModel):
     required_phrases: tuple[str, ...] = ()
     competitors: tuple[str, ...] = ()
 
+    @field_validator("banned_words", "required_phrases", "competitors")
+    @classmethod
+    def _entries_have_letters(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            compile_phrase(entry)  # raises ValueError for an entry with no letters or digits
+        return value
+
     def to_pack(self, *, name: str = "brand") -> RulePack:
         """The brand rules as a pack: every entry is an error."""
         rules = [
@@ -173,9 +180,10 @@ class BrandRules(BaseModel):
             )
             for phrase in self.required_phrases
         ]
-        return RulePack(
-            name=name, description="Brand rules from the campaign file", rules=tuple(rules)
-        )
+        # "Diet" and "diet" give the same id: keep the first.
+        unique = {rule.id: rule for rule in reversed(rules)}
+        ordered = tuple(rule for rule in rules if unique.get(rule.id) is rule)
+        return RulePack(name=name, description="Brand rules from the campaign file", rules=ordered)
 
 
 def _slug(text: str) -> str:
