@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reelforge.compliance import Rule, RulePack, Severity, check, normalize
+from reelforge.compliance import BrandRules, Rule, RulePack, Severity, check, normalize
 
 
 def _pack(*patterns: str, substring: bool = False, inflect: bool = True) -> RulePack:
@@ -89,7 +89,7 @@ def test_inflection_can_be_turned_off() -> None:
 
 def test_phrases_allow_any_separator_between_words() -> None:
     pack = _pack("Coca-Cola")
-    for prompt in ("Coca-Cola", "coca cola", "CocaCola", "C0ca-C0la", "Coca-Colas"):
+    for prompt in ("Coca-Cola", "coca cola", "CocaCola", "C0ca-C0la", "C0ca-Co1a", "Coca-Colas"):
         assert len(_hits(prompt, pack)) == 1, prompt
 
 
@@ -117,5 +117,5 @@ _WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=3, max_size=10)
 @given(word=_WORD, separator=st.sampled_from([".", " ", "-", ". ", "*", "_"]), case=st.booleans())
 def test_a_banned_word_spelled_out_is_still_caught(word: str, separator: str, case: bool) -> None:
     spelled = separator.join(word.upper() if case else word)
-    prompt = f"[{spelled}]"
-    assert len(_hits(prompt, _pack(word, inflect=False))) == 1
+    result = check(f"[{spelled}]", packs=[], brand_rules=BrandRules(banned_words=[word]))
+    assert [f.text for f in result.errors] == [spelled]
