@@ -14,6 +14,7 @@ MODULES = [
     "reelforge.store",
     "reelforge.engine",
     "reelforge.campaign",
+    "reelforge.compliance",
 ]
 
 
