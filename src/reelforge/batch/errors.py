@@ -13,7 +13,7 @@ from pathlib import Path
 
 from reelforge.core.errors import InvalidSpecError
 
-__all__ = ["BatchFileError", "BatchIssue"]
+__all__ = ["BatchFileError", "BatchIssue", "render_issues"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -76,7 +76,10 @@ class BatchFileError(InvalidSpecError):
             raise ValueError("BatchFileError needs at least one issue")
         first = errors[0]
         super().__init__(
-            _render(errors, self.shown), field=first.field, value=first.value, allowed=first.allowed
+            render_issues(errors, self.shown),
+            field=first.field,
+            value=first.value,
+            allowed=first.allowed,
         )
         self.errors: list[BatchIssue] = list(errors)
         self.path = first.path
@@ -86,7 +89,8 @@ class BatchFileError(InvalidSpecError):
         self.pointer = first.pointer
 
 
-def _render(errors: Sequence[BatchIssue], shown: int) -> str:
+def render_issues(errors: Sequence[object], shown: int) -> str:
+    """The first ``shown`` problems, one a line, then how many there are in all."""
     lines = [str(issue) for issue in errors[:shown]]
     total = len(errors)
     if total > shown:

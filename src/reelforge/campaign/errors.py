@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from reelforge.batch.errors import render_issues
 from reelforge.core.errors import InvalidSpecError
 
 __all__ = ["CampaignError", "CampaignIssue"]
@@ -51,18 +52,11 @@ class CampaignError(InvalidSpecError):
             raise ValueError("CampaignError needs at least one issue")
         first = errors[0]
         super().__init__(
-            _render(errors, self.shown), field=first.field, value=first.value, allowed=first.allowed
+            render_issues(errors, self.shown),
+            field=first.field,
+            value=first.value,
+            allowed=first.allowed,
         )
         self.errors: list[CampaignIssue] = list(errors)
         self.path = first.path
         self.line = first.line
-
-
-def _render(errors: Sequence[CampaignIssue], shown: int) -> str:
-    lines = [str(issue) for issue in errors[:shown]]
-    total = len(errors)
-    if total > shown:
-        lines.append(f"… and {total - shown} more ({total} errors in all)")
-    elif total > 1:
-        lines.append(f"({total} errors in all)")
-    return "\n".join(lines)
