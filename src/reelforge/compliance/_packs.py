@@ -149,36 +149,22 @@ class BrandRules(BaseModel):
 
     def to_pack(self, *, name: str = "brand") -> RulePack:
         """The brand rules as a pack: every entry is an error."""
+        kinds = (
+            ("banned", "uses the banned word {!r}", self.banned_words, False),
+            ("competitor", "names the competitor {!r}", self.competitors, False),
+            ("required", "lacks the required phrase {!r}", self.required_phrases, True),
+        )
         rules = [
             Rule(
-                id=f"brand.banned.{_slug(word)}",
+                id=f"brand.{kind}.{_slug(entry)}",
                 severity=Severity.ERROR,
                 category="brand",
-                message=f"uses the banned word {word!r}",
-                patterns=(word,),
+                message=message.format(entry),
+                patterns=(entry,),
+                required=required,
             )
-            for word in self.banned_words
-        ]
-        rules += [
-            Rule(
-                id=f"brand.competitor.{_slug(name_)}",
-                severity=Severity.ERROR,
-                category="brand",
-                message=f"names the competitor {name_!r}",
-                patterns=(name_,),
-            )
-            for name_ in self.competitors
-        ]
-        rules += [
-            Rule(
-                id=f"brand.required.{_slug(phrase)}",
-                severity=Severity.ERROR,
-                category="brand",
-                message=f"lacks the required phrase {phrase!r}",
-                patterns=(phrase,),
-                required=True,
-            )
-            for phrase in self.required_phrases
+            for kind, message, entries, required in kinds
+            for entry in entries
         ]
         # "Diet" and "diet" give the same id: keep the first.
         unique = {rule.id: rule for rule in reversed(rules)}
