@@ -55,6 +55,8 @@ class ErrorCategory(StrEnum):
 
     CONTENT_POLICY = "content_policy"
     """The provider refused the prompt or the result on policy grounds."""
+    COMPLIANCE = "compliance"
+    """reelforge's own compliance check blocked the prompt: it was never sent."""
     INVALID_REQUEST = "invalid_request"
     """The request was malformed or broke a capability limit."""
     AUTH = "auth"
