@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from reelforge.core.models import Variant
-from reelforge.sim import videos
+from reelforge.sim import llm, videos
 from reelforge.sim.log import RequestRecord, api_key_id
 from reelforge.sim.protocol import ApiError, server_error
 from reelforge.sim.videos import Ctx
@@ -184,6 +184,8 @@ def create_app(sim: Simulator) -> Starlette:
         Route("/v1/videos/{video_id}", ep(videos.delete), methods=["DELETE"]),
         Route("/v1/videos/{video_id}/remix", ep(videos.remix, creates=True), methods=["POST"]),
         Route("/v1/videos/{video_id}/content", ep(videos.content), methods=["GET"]),
+        Route("/v1/responses", ep(llm.responses), methods=["POST"]),
+        Route("/v1/moderations", ep(llm.moderations), methods=["POST"]),
         *_sim_routes(sim),
         Route("/v1/{path:path}", ep(_invalid_url), methods=_ALL_METHODS),
     ]
