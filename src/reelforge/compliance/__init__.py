@@ -25,6 +25,9 @@ ordinary first name. A bare ``guaranteed`` (``guaranteed delivery window``) is a
 ``guaranteed results``/``guaranteed to`` are errors. Inflection is plain suffixing; where a form
 is also an innocent word, the rule lists its forms instead (``cure``, ``cures``, ``curing``,
 ``cured of``/``cured my``… but not ``cured ham``).
+
+**Moderation.** :func:`moderate` asks the OpenAI Moderations endpoint about a batch of prompts;
+:func:`with_moderation` adds a flagged prompt's categories as ``moderation.<category>`` errors.
 """
 
 from reelforge.compliance._check import ComplianceResult, Finding, Verdict, check
@@ -38,12 +41,20 @@ from reelforge.compliance._packs import (
     Severity,
     load_packs,
 )
+from reelforge.compliance.moderation import (
+    DEFAULT_MODERATION_MODEL,
+    ModerationResult,
+    moderate,
+    with_moderation,
+)
 
 __all__ = [
     "BUILTIN_PACKS",
+    "DEFAULT_MODERATION_MODEL",
     "BrandRules",
     "ComplianceResult",
     "Finding",
+    "ModerationResult",
     "Rule",
     "RulePack",
     "RulePackError",
@@ -51,5 +62,7 @@ __all__ = [
     "Verdict",
     "check",
     "load_packs",
+    "moderate",
     "normalize",
+    "with_moderation",
 ]
