@@ -15,6 +15,7 @@ MODULES = [
     "reelforge.engine",
     "reelforge.campaign",
     "reelforge.compliance",
+    "reelforge.fakenotion",
 ]
 
 
