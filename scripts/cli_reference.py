@@ -24,7 +24,11 @@ COMMANDS = [
     "poke",
     "reconcile",
     "sim",
+    "campaign",
+    "campaign plan",
+    "campaign run",
 ]
+"""Every command and sub-command, in the order of the reference."""
 
 
 def render() -> str:
@@ -36,7 +40,7 @@ def render() -> str:
         " a test keeps it current.\n",
     ]
     for command in [None, *COMMANDS]:
-        args = [command, "--help"] if command else ["--help"]
+        args = [*command.split(), "--help"] if command else ["--help"]
         result = runner.invoke(app, args, env={"COLUMNS": "100", "NO_COLOR": "1"})
         if result.exit_code != 0:
             raise SystemExit(f"reelforge {' '.join(args)} failed: {result.output}")

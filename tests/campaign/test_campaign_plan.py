@@ -176,6 +176,7 @@ def test_spec_carries_prompt_and_labels(write_campaign: WriteCampaign, matrix: s
         "product_category": "sparkling water",
         "big_idea": "Refreshment that keeps up with you",
         "combination_id": first.id,
+        "dimensions": "aesthetic,type,age_generation,gender",
         "aesthetic": "cinematic",
         "type": "product hero",
         "age_generation": "Gen Z",

@@ -10,13 +10,15 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Self, overload
 
 import httpx
 
 from reelforge.app.batchrun import BatchResult, run_batch
+from reelforge.app.campaignrun import CampaignResult, CampaignReview, review_campaign, run_campaign
 from reelforge.app.generate import GenerateEvent, GenerateResult, run_generate
 from reelforge.batch import Batch
+from reelforge.campaign import Campaign
 from reelforge.core.clock import Clock, SystemClock
 from reelforge.core.config import DEFAULT_BASE_URL, Settings, database_url
 from reelforge.core.errors import ConfigError
@@ -151,19 +153,49 @@ class Forge:
             clock=self.clock,
         )
 
+    @overload
     async def run(
         self,
-        batch: Batch,
+        work: Batch,
         *,
         out: Path | None = None,
         budget: Decimal | None = None,
         on_update: Callable[[BatchSummary], None] | None = None,
-    ) -> BatchResult:
-        """Run ``batch`` to the end on the durable engine; running it again continues it."""
+    ) -> BatchResult: ...
+
+    @overload
+    async def run(
+        self,
+        work: Campaign | CampaignReview,
+        *,
+        out: Path | None = None,
+        budget: Decimal | None = None,
+        on_update: Callable[[BatchSummary], None] | None = None,
+    ) -> CampaignResult: ...
+
+    async def run(
+        self,
+        work: Batch | Campaign | CampaignReview,
+        *,
+        out: Path | None = None,
+        budget: Decimal | None = None,
+        on_update: Callable[[BatchSummary], None] | None = None,
+    ) -> BatchResult | CampaignResult:
+        """Run a batch or a campaign to the end on the durable engine; running it again
+        continues it.
+
+        A :class:`~reelforge.campaign.Campaign` is reviewed first (compliance, prices,
+        ``budget``): rejected combinations are recorded and never sent, the compliance report
+        is written to ``out/<campaign>/``, and a campaign over ``budget`` is refused before
+        anything is sent. A ready :class:`CampaignReview` runs as reviewed (its own budget).
+        """
+        target = out or self.out
+        if isinstance(work, Campaign):
+            work = review_campaign(work, budget=budget, prices=self.prices)
         async with self.engine() as engine:
-            return await run_batch(
-                engine, batch, out=out or self.out, budget=budget, on_update=on_update
-            )
+            if isinstance(work, CampaignReview):
+                return await run_campaign(engine, work, out=target, on_update=on_update)
+            return await run_batch(engine, work, out=target, budget=budget, on_update=on_update)
 
     async def generate(
         self,

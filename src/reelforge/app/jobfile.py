@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from reelforge.campaign.labels import campaign_labels
 from reelforge.core.models import DownloadResult, JobSpec, RemoteStatus
 
 __all__ = ["StatusEntry", "write_atomic_json", "write_job_file"]
@@ -60,12 +61,14 @@ def write_job_file(
 ) -> None:
     """Write a job's ``job.json`` atomically."""
     error = status.error
+    combination = campaign_labels(spec.labels)
     write_atomic_json(
         path,
         {
             "job_id": job_id,
             "state": "done" if assets else status.state.value,
             "spec": spec.to_dict(),
+            "campaign": combination.to_dict() if combination else None,
             "provider": {"name": spec.provider, "base_url": provider_base_url},
             "remote_id": status.remote_id,
             "remote_status": status.state.value,

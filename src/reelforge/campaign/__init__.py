@@ -26,13 +26,16 @@ as one :class:`CampaignError` (exit code 2), located by line.
 """
 
 from reelforge.campaign.errors import CampaignError, CampaignIssue
+from reelforge.campaign.labels import CampaignLabels, campaign_labels
 from reelforge.campaign.model import Campaign, CampaignPlan, CampaignRules, PlannedCombination
 
 __all__ = [
     "Campaign",
     "CampaignError",
     "CampaignIssue",
+    "CampaignLabels",
     "CampaignPlan",
     "CampaignRules",
     "PlannedCombination",
+    "campaign_labels",
 ]

@@ -37,7 +37,14 @@ __all__ = [
 MAX_BYTES = 1024 * 1024
 """The largest campaign file read: 1 MiB."""
 
-RESERVED_NAMES = ("big_idea", "brand", "campaign", "combination_id", "product_category")
+RESERVED_NAMES = (
+    "big_idea",
+    "brand",
+    "campaign",
+    "combination_id",
+    "dimensions",
+    "product_category",
+)
 """Template variables and labels set by the campaign itself; no dimension may use them."""
 
 _TEMPLATE_NAMES = ("big_idea", "brand", "campaign", "product_category")

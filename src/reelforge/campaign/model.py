@@ -174,6 +174,7 @@ class Campaign:
             "product_category": self.product_category,
             "big_idea": self.big_idea,
             "combination_id": ident,
+            "dimensions": ",".join(name for name, _ in combination),
             **dict(combination),
         }
         valid, problems = spec_problems(replace(spec, prompt=prompt, labels=labels))

@@ -1,4 +1,4 @@
-"""``reelforge demo``: a dozen ad variations on the built-in simulator, with live progress."""
+"""``reelforge demo``: the example campaign on the built-in simulator, with live progress."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from typing import Annotated
 
 import typer
 
-from reelforge.app.batchrun import BatchResult, run_batch
-from reelforge.app.demo import demo_batch
+from reelforge.app.campaignrun import CampaignResult, review_campaign, run_campaign
+from reelforge.app.demo import demo_campaign
 from reelforge.app.forge import Forge
 from reelforge.cli._common import ExitCode, err_console, out_console, print_json, reelforge_errors
+from reelforge.cli.campaign import campaign_result_dict
 from reelforge.cli.live import BatchView, summary_table
-from reelforge.cli.run import result_dict
 from reelforge.core.models import JobState
 
 __all__ = ["demo"]
@@ -28,10 +28,12 @@ def demo(
     ),
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
-    """Generate a demo batch of twelve ad variations on the simulator (free, offline).
+    """Run the example campaign on the simulator (free, offline): twenty ad variations of a
+    spring launch, checked by compliance, the five that make a health claim rejected.
 
-    It runs on the durable engine like any batch, with a throwaway database: the simulator
-    lives in this process, so there is nothing to resume afterwards.
+    It runs on the durable engine like any campaign, with a throwaway database: the simulator
+    lives in this process, so there is nothing to resume afterwards. The same file is
+    examples/campaign.yaml: try `reelforge campaign plan examples/campaign.yaml`.
     """
     started = time.monotonic()
     with reelforge_errors(), tempfile.TemporaryDirectory(prefix="reelforge-demo-") as tmp:
@@ -40,32 +42,35 @@ def demo(
         )
         result = asyncio.run(_run(forge, out, live=not as_json))
     elapsed = time.monotonic() - started
+    batch = result.batch
     if as_json:
-        print_json(result_dict(result))
+        print_json(campaign_result_dict(result))
     else:
-        out_console.print(summary_table(result.jobs, title="reelforge demo"))
+        out_console.print(summary_table(batch.jobs, title="reelforge demo"))
+        for item in result.review.rejected:
+            out_console.print(f"rejected {item.combination.name}: {item.reason}", markup=False)
         out_console.print(
-            f"{_done(result)}/{result.summary.total} videos done in {elapsed:.1f} s, "
-            f"in {result.out_dir}/ (each: video.mp4, thumbnail.webp, spritesheet.jpg, job.json); "
-            f"simulated cost ${result.summary.actual:.2f}, billed $0.00."
+            f"{batch.count(JobState.DONE)}/{len(result.review.accepted)} accepted videos done "
+            f"in {elapsed:.1f} s ({len(result.review.rejected)} rejected by compliance, never "
+            f"sent), in {batch.out_dir}/ (each: video.mp4, thumbnail.webp, spritesheet.jpg, "
+            f"job.json; compliance.csv and compliance.json beside them); simulated cost "
+            f"${batch.summary.actual:.2f}, billed $0.00."
         )
     raise typer.Exit(int(ExitCode.OK if result.ok else ExitCode.FAILED))
 
 
-def _done(result: BatchResult) -> int:
-    return result.count(JobState.DONE)
-
-
-async def _run(forge: Forge, out: Path, *, live: bool) -> BatchResult:
-    batch = demo_batch()
+async def _run(forge: Forge, out: Path, *, live: bool) -> CampaignResult:
+    review = review_campaign(demo_campaign(), prices=forge.prices)
     async with forge:
         err_console.print(
-            f"Using the built-in simulator at {forge.base_url}: {len(batch)} videos, "
-            f"{forge.max_in_flight} at a time, into {out / batch.name}/"
+            f"Using the built-in simulator at {forge.base_url}: campaign "
+            f"{review.campaign.name}, {len(review.combinations)} variations "
+            f"({len(review.rejected)} rejected by compliance), {forge.max_in_flight} at a "
+            f"time, into {out / review.batch_name}/"
         )
         async with forge.engine() as engine:
             if not live:
-                return await run_batch(engine, batch, out=out)
-            view = BatchView(engine.store, batch.name, console=err_console)
+                return await run_campaign(engine, review, out=out)
+            view = BatchView(engine.store, review.batch_name, console=err_console)
             with view.live:
-                return await run_batch(engine, batch, out=out, on_update=view.update)
+                return await run_campaign(engine, review, out=out, on_update=view.update)

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from reelforge import __version__
+from reelforge.cli.campaign import campaign_app
 from reelforge.cli.control import cancel, poke, retry
 from reelforge.cli.cost import cost
 from reelforge.cli.demo import demo
@@ -37,6 +38,7 @@ app.command()(cancel)
 app.command()(poke)
 app.command()(reconcile)
 app.command()(sim)
+app.add_typer(campaign_app)
 
 
 def _version(value: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reelforge.app.jobfile import write_atomic_json
+from reelforge.campaign.labels import campaign_labels
 from reelforge.core.errors import ErrorCategory
 from reelforge.core.models import JobState, RemoteStatus
 from reelforge.core.naming import is_safe_component
@@ -108,6 +109,7 @@ def write_job_file(ctx: EngineContext, job: JobRow, *, state: JobState) -> None:
         }
         for event in store.history(job.id)
     ]
+    combination = campaign_labels(job.labels)
     write_atomic_json(
         job_dir(ctx, job) / "job.json",
         {
@@ -117,6 +119,7 @@ def write_job_file(ctx: EngineContext, job: JobRow, *, state: JobState) -> None:
             "state": state.value,
             "spec": job.spec.to_dict(),
             "labels": dict(job.labels),
+            "campaign": combination.to_dict() if combination else None,
             "remote_id": job.remote_id,
             "attempts": job.attempt,
             "submitted_at": job.submitted_at,

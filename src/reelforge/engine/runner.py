@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +17,7 @@ from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
 from reelforge.batch import Batch
 from reelforge.core.clock import Clock, SystemClock
-from reelforge.core.errors import ConfigError
+from reelforge.core.errors import ConfigError, ErrorCategory
 from reelforge.core.models import JobState
 from reelforge.core.polling import PollPolicy
 from reelforge.core.pricing import PriceTable, default_prices
@@ -169,11 +169,22 @@ class Engine:
 
     # -- batches ------------------------------------------------------------------------------
 
-    async def submit(self, batch: Batch, *, out: Path, budget: Decimal | None = None) -> str:
+    async def submit(
+        self,
+        batch: Batch,
+        *,
+        out: Path,
+        budget: Decimal | None = None,
+        rejected: Mapping[str, str] | None = None,
+    ) -> str:
         """Record the batch and its jobs (idempotently) and enqueue every unfinished job.
 
         Running the same batch again continues it: jobs already recorded keep their state,
         and a job that was ever created on the provider is never created again.
+
+        ``rejected`` maps job keys to the reasons compliance blocked them: those jobs are
+        recorded as ``rejected`` (category ``compliance``) before anything is enqueued, so
+        they are never sent. A key already past ``pending`` is left as it is.
         """
         store = self.store
         await asyncio.to_thread(
@@ -197,8 +208,22 @@ class Engine:
             for job in batch.jobs
         ]
         await asyncio.to_thread(store.add_jobs, batch.name, new)
+        if rejected:
+            await asyncio.to_thread(self._reject, batch.name, rejected)
         await self.resume(batch.name)
         return batch.name
+
+    def _reject(self, batch_id: str, rejected: Mapping[str, str]) -> None:
+        for job in self.store.jobs(batch_id):
+            reason = rejected.get(job.key)
+            if reason is not None and job.state is JobState.PENDING:
+                self.store.transition(
+                    job.id,
+                    JobState.REJECTED,
+                    expect={JobState.PENDING},
+                    category=ErrorCategory.COMPLIANCE,
+                    error=reason,
+                )
 
     async def resume(self, batch_id: str) -> int:
         """Make sure every unfinished job of the batch has a live workflow; return how many."""

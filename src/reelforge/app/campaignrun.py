@@ -1,0 +1,363 @@
+"""A campaign from plan to finished videos: review (compliance, cost, budget), report, run.
+
+::
+
+    review = review_campaign(Campaign.load("spring.yaml"), budget=Decimal(20))
+    review.accepted            # combinations compliance lets through
+    review.fitting             # accepted ones within the budget, in run order
+    write_report(review, out / review.batch_name)   # compliance.csv + compliance.json
+    await run_campaign(engine, review, out=out)     # rejected ones recorded, never sent
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+
+from reelforge.app.batchrun import BatchResult
+from reelforge.app.jobfile import write_atomic_json
+from reelforge.batch import Batch
+from reelforge.campaign import Campaign, CampaignPlan, PlannedCombination
+from reelforge.compliance import BrandRules, ComplianceResult, Finding, RulePack, Verdict, check
+from reelforge.core.errors import InvalidSpecError
+from reelforge.core.pricing import PriceTable, default_prices
+from reelforge.engine import Engine
+from reelforge.store import BatchSummary
+
+__all__ = [
+    "CampaignResult",
+    "CampaignReview",
+    "ReviewedCombination",
+    "review_campaign",
+    "run_campaign",
+    "write_report",
+]
+
+REPORT_CSV = "compliance.csv"
+REPORT_JSON = "compliance.json"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReviewedCombination:
+    """One planned combination with its compliance result, cost and place in the budget."""
+
+    combination: PlannedCombination
+    compliance: ComplianceResult
+    estimated_cost: Decimal | None
+    fits: bool
+    """Accepted and within the budget: the accepted combinations fit in run order, up to the
+    first one that would cross the budget."""
+
+    @property
+    def accepted(self) -> bool:
+        """Whether compliance lets the prompt be sent (warnings allowed)."""
+        return self.compliance.ok
+
+    @property
+    def verdict(self) -> Verdict:
+        """``clean``, ``warn`` or ``reject``."""
+        return self.compliance.verdict
+
+    @property
+    def reason(self) -> str:
+        """The blocking findings in one line (empty when accepted)."""
+        return "; ".join(str(f) for f in self.compliance.errors)
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON form (``campaign plan --json`` and ``compliance.json``)."""
+        c = self.combination
+        return {
+            "id": c.id,
+            "name": c.name,
+            "key": c.key,
+            "dimensions": dict(c.dimensions),
+            "verdict": self.verdict.value,
+            "findings": [_finding_dict(f) for f in self.compliance.findings],
+            "model": c.spec.model,
+            "seconds": c.spec.seconds,
+            "size": c.spec.size,
+            "estimated_cost": _money(self.estimated_cost),
+            "fits_budget": self.fits,
+            "prompt": c.prompt,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CampaignReview:
+    """A campaign's plan after compliance and costing: what will be sent and what it costs."""
+
+    campaign: Campaign
+    plan: CampaignPlan
+    combinations: tuple[ReviewedCombination, ...]
+    budget: Decimal | None = None
+    reviewed_at: float = field(default_factory=time.time)
+
+    @property
+    def batch_name(self) -> str:
+        """The batch the campaign runs as (its slug)."""
+        return self.plan.campaign
+
+    @property
+    def accepted(self) -> tuple[ReviewedCombination, ...]:
+        """Combinations compliance lets through, in plan order."""
+        return tuple(c for c in self.combinations if c.accepted)
+
+    @property
+    def rejected(self) -> tuple[ReviewedCombination, ...]:
+        """Combinations compliance blocks: recorded as ``rejected``, never sent."""
+        return tuple(c for c in self.combinations if not c.accepted)
+
+    @property
+    def fitting(self) -> tuple[ReviewedCombination, ...]:
+        """Accepted combinations within the budget (all accepted ones without a budget)."""
+        return tuple(c for c in self.combinations if c.fits)
+
+    @property
+    def estimated_total(self) -> Decimal:
+        """Estimated dollars for every accepted combination (unpriced ones count 0)."""
+        return sum((c.estimated_cost or Decimal(0) for c in self.accepted), Decimal(0))
+
+    @property
+    def unpriced(self) -> tuple[ReviewedCombination, ...]:
+        """Accepted combinations whose model has no known price."""
+        return tuple(c for c in self.accepted if c.estimated_cost is None)
+
+    @property
+    def over_budget(self) -> bool:
+        """Whether some accepted combination does not fit the budget."""
+        return len(self.fitting) < len(self.accepted)
+
+    def to_batch(self) -> Batch:
+        """Every combination as a batch (rejected ones too, so they are recorded)."""
+        return self.plan.to_batch()
+
+    def rejections(self) -> dict[str, str]:
+        """Job key → the reasons compliance blocked it."""
+        return {c.combination.key: c.reason for c in self.rejected}
+
+    def check_budget(self) -> None:
+        """Raise :class:`InvalidSpecError` (field ``budget``) when the accepted combinations
+        cost more than the budget (or cannot be priced under one), naming those that fit."""
+        if self.budget is None:
+            return
+        if self.unpriced:
+            names = ", ".join(c.combination.name for c in self.unpriced)
+            raise InvalidSpecError(
+                f"budget: no price is known for {names}, so the campaign cannot be kept within "
+                f"${self.budget:.2f}",
+                field="budget",
+                value=str(self.budget),
+            )
+        if not self.over_budget:
+            return
+        fitting = self.fitting
+        cost = sum((c.estimated_cost or Decimal(0) for c in fitting), Decimal(0))
+        raise InvalidSpecError(
+            f"budget: the {len(self.accepted)} accepted combinations are estimated at "
+            f"${self.estimated_total:.2f}, over the budget of ${self.budget:.2f}; "
+            f"the first {len(fitting)} fit (${cost:.2f}). Raise --budget to at least "
+            f"${self.estimated_total:.2f}, or lower the campaign's limit. "
+            "Nothing was sent.",
+            field="budget",
+            value=str(self.budget),
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON form of the whole review (``campaign plan --json``, ``compliance.json``)."""
+        campaign = self.campaign
+        return {
+            "campaign": campaign.name,
+            "batch": self.batch_name,
+            "brand": campaign.brand,
+            "product_category": campaign.product_category,
+            "big_idea": campaign.big_idea,
+            "dimensions": list(campaign.dimensions),
+            "reviewed_at": self.reviewed_at,
+            "totals": {
+                "combinations": len(self.combinations),
+                "accepted": len(self.accepted),
+                "with_warnings": sum(1 for c in self.accepted if c.verdict is Verdict.WARN),
+                "rejected": len(self.rejected),
+                "estimated_cost": _money(self.estimated_total),
+                "budget": _money(self.budget),
+                "fitting": len(self.fitting),
+                "over_budget": self.over_budget,
+            },
+            "combinations": [c.to_dict() for c in self.combinations],
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CampaignResult:
+    """How a campaign run ended: its review, the batch's result and the report files."""
+
+    review: CampaignReview
+    batch: BatchResult
+    report: tuple[Path, Path]
+    """``compliance.csv`` and ``compliance.json``."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether every accepted combination is done."""
+        return self.batch.ok
+
+
+def review_campaign(
+    campaign: Campaign,
+    *,
+    plan: CampaignPlan | None = None,
+    prompts: Mapping[str, str] | None = None,
+    extra_findings: Mapping[str, Sequence[Finding]] | None = None,
+    budget: Decimal | None = None,
+    prices: PriceTable | None = None,
+    packs: Sequence[RulePack] | None = None,
+) -> CampaignReview:
+    """Check every combination of ``campaign`` and price the accepted ones.
+
+    ``prompts`` replaces planned prompts by combination id (the prompt writer's output);
+    ``extra_findings`` adds findings by combination id (the moderation check's). Combinations
+    fit the budget in plan order, the order in which the batch runs them.
+    """
+    plan = plan or campaign.plan()
+    table = prices or default_prices()
+    rules = BrandRules(
+        banned_words=campaign.rules.banned_words,
+        required_phrases=campaign.rules.required_phrases,
+        competitors=campaign.rules.competitors,
+    )
+    reviewed: list[ReviewedCombination] = []
+    spent = Decimal(0)
+    exhausted = False
+    for planned in plan.combinations:
+        combination = planned
+        if prompts and planned.id in prompts:
+            text = prompts[planned.id]
+            combination = replace(planned, prompt=text, spec=replace(planned.spec, prompt=text))
+        result = check(combination.prompt, spec=combination.spec, packs=packs, brand_rules=rules)
+        extra = tuple((extra_findings or {}).get(planned.id, ()))
+        if extra:
+            result = ComplianceResult(findings=result.findings + extra)
+        cost = table.estimate(combination.spec)
+        fits = result.ok
+        if fits and budget is not None:
+            # A prefix: once one accepted combination does not fit, none after it does.
+            fits = not exhausted and cost is not None and spent + cost <= budget
+            exhausted = not fits
+            spent += cost or Decimal(0) if fits else Decimal(0)
+        reviewed.append(
+            ReviewedCombination(
+                combination=combination, compliance=result, estimated_cost=cost, fits=fits
+            )
+        )
+    final_plan = replace(plan, combinations=tuple(r.combination for r in reviewed))
+    return CampaignReview(
+        campaign=campaign, plan=final_plan, combinations=tuple(reviewed), budget=budget
+    )
+
+
+def write_report(review: CampaignReview, folder: Path) -> tuple[Path, Path]:
+    """Write ``compliance.csv`` and ``compliance.json`` into ``folder`` (atomically)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path = folder / REPORT_JSON
+    write_atomic_json(json_path, review.to_dict())
+    csv_path = folder / REPORT_CSV
+    _write_text_atomic(csv_path, _report_csv(review))
+    return csv_path, json_path
+
+
+async def run_campaign(
+    engine: Engine,
+    review: CampaignReview,
+    *,
+    out: Path,
+    on_update: Callable[[BatchSummary], None] | None = None,
+) -> CampaignResult:
+    """Write the compliance report, record rejected combinations, run the accepted ones.
+
+    Refuses (:class:`InvalidSpecError`, nothing sent) when the accepted combinations do not
+    fit the review's budget; the budget also caps the engine's admissions.
+    """
+    review.check_budget()
+    report = write_report(review, out / review.batch_name)
+    batch_id = await engine.submit(
+        review.to_batch(), out=out, budget=review.budget, rejected=review.rejections()
+    )
+    summary = await engine.wait(batch_id, on_update=on_update)
+    result = BatchResult(
+        batch_id=batch_id,
+        summary=summary,
+        jobs=tuple(engine.store.jobs(batch_id)),
+        out_dir=out / review.batch_name,
+    )
+    return CampaignResult(review=review, batch=result, report=report)
+
+
+def _report_csv(review: CampaignReview) -> str:
+    dimensions = list(review.campaign.dimensions)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        [
+            "combination_id",
+            "name",
+            *dimensions,
+            "verdict",
+            "reasons",
+            "model",
+            "seconds",
+            "size",
+            "estimated_cost",
+            "fits_budget",
+            "prompt",
+        ]
+    )
+    for item in review.combinations:
+        c = item.combination
+        writer.writerow(
+            [
+                c.id,
+                c.name,
+                *(c.dimensions.get(name, "") for name in dimensions),
+                item.verdict.value,
+                " | ".join(item.compliance.reasons),
+                c.spec.model,
+                c.spec.seconds,
+                c.spec.size,
+                _money(item.estimated_cost) or "",
+                "yes" if item.fits else "no",
+                c.prompt,
+            ]
+        )
+    return buffer.getvalue()
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def _finding_dict(finding: Finding) -> dict[str, object]:
+    return {
+        "rule": finding.rule_id,
+        "severity": str(finding.severity),
+        "pack": finding.pack,
+        "category": finding.category,
+        "message": finding.message,
+        "text": finding.text,
+        "start": finding.start,
+        "end": finding.end,
+    }
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"

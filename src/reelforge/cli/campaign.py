@@ -1,0 +1,221 @@
+"""``reelforge campaign plan|run FILE``: a creative matrix checked, priced and run as a batch."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from reelforge.app.campaignrun import (
+    CampaignResult,
+    CampaignReview,
+    ReviewedCombination,
+    review_campaign,
+    run_campaign,
+)
+from reelforge.app.forge import Forge
+from reelforge.campaign import Campaign
+from reelforge.cli._common import ExitCode, err_console, out_console, print_json, reelforge_errors
+from reelforge.cli._options import BaseUrlOption, DbOption, JsonOption, OutOption, SimulatorOption
+from reelforge.cli.live import BatchView
+from reelforge.cli.run import parse_budget, report, result_dict
+from reelforge.compliance import Severity, Verdict
+from reelforge.core.polling import PollPolicy
+
+__all__ = ["campaign_app"]
+
+campaign_app = typer.Typer(
+    name="campaign",
+    help="Plan and run a campaign: a matrix of ad variations, checked and priced first.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+CampaignFile = Annotated[Path, typer.Argument(help="A campaign file (YAML).", show_default=False)]
+BudgetOption = Annotated[
+    str | None, typer.Option(help="Most dollars the campaign may spend (e.g. 25 or 12.50).")
+]
+
+_VERDICT_STYLE = {Verdict.CLEAN: "green", Verdict.WARN: "yellow", Verdict.REJECT: "red"}
+
+
+@campaign_app.command()
+def plan(
+    campaign_file: CampaignFile,
+    budget: BudgetOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show every combination: its prompt, compliance verdict and reasons, parameters and
+    estimated cost, with the totals. Nothing is sent.
+
+    With --budget, says which accepted combinations fit (in the order they would run).
+    Exit codes: 0 planned, 2 bad campaign file or option.
+    """
+    with reelforge_errors():
+        review = review_campaign(Campaign.load(campaign_file), budget=parse_budget(budget))
+    if as_json:
+        print_json(review.to_dict())
+        return
+    _print_review(review)
+
+
+@campaign_app.command()
+def run(
+    campaign_file: CampaignFile,
+    out: OutOption = Path("reelforge-out"),
+    budget: BudgetOption = None,
+    max_in_flight: Annotated[
+        int, typer.Option(min=1, max=1000, help="Most videos in flight on the provider at once.")
+    ] = 4,
+    rpm: Annotated[int | None, typer.Option(min=1, help="Most create requests per minute.")] = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            help="Seconds a job may take on the provider before it is left for "
+            "`reelforge reconcile` (after one last check).",
+        ),
+    ] = 3600.0,
+    base_url: BaseUrlOption = None,
+    db: DbOption = None,
+    simulator: SimulatorOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Plan, check and run a campaign as a durable batch.
+
+    Combinations compliance rejects are recorded as `rejected` with their reasons and never
+    sent; the report (compliance.csv, compliance.json) is written to OUT/<campaign>/. With
+    --budget, a campaign whose accepted combinations cost more is refused before anything is
+    sent. Resumable like `reelforge run`. Exit codes: 0 every accepted job done, 1 some
+    failed, 2 bad input or over budget.
+    """
+    with reelforge_errors():
+        campaign = Campaign.load(campaign_file)
+        review = review_campaign(campaign, budget=parse_budget(budget))
+        review.check_budget()
+        forge = Forge(
+            poll=PollPolicy(timeout=timeout),
+            base_url=base_url,
+            simulator=simulator,
+            out=out,
+            db=db,
+            max_in_flight=max_in_flight,
+            rpm=rpm,
+        )
+        result = asyncio.run(_run(forge, review, out=out, live=not as_json))
+    if as_json:
+        print_json(campaign_result_dict(result))
+        raise typer.Exit(int(ExitCode.OK if result.ok else ExitCode.FAILED))
+    for line in _rejected_lines(review):
+        out_console.print(line, markup=False)
+    out_console.print(f"compliance report: {result.report[0]} and {result.report[1].name}")
+    report(result.batch, as_json=False)
+
+
+async def _run(forge: Forge, review: CampaignReview, *, out: Path, live: bool) -> CampaignResult:
+    async with forge:
+        if forge.using_simulator:
+            err_console.print(
+                f"Using the built-in simulator at {forge.base_url} (no OPENAI_API_KEY set; "
+                "nothing is billed)."
+            )
+        err_console.print(
+            f"campaign {review.campaign.name}: {len(review.combinations)} combinations, "
+            f"{len(review.accepted)} to run, {len(review.rejected)} rejected by compliance; "
+            f"estimated ${review.estimated_total:.2f}"
+            + (f" of a ${review.budget:.2f} budget" if review.budget is not None else "")
+        )
+        async with forge.engine() as engine:
+            if not live:
+                return await run_campaign(engine, review, out=out)
+            view = BatchView(engine.store, review.batch_name, console=err_console)
+            with view.live:
+                return await run_campaign(engine, review, out=out, on_update=view.update)
+
+
+def campaign_result_dict(result: CampaignResult) -> dict[str, object]:
+    """The JSON form of a campaign run: the batch result, the review's totals, the report."""
+    return {
+        **result_dict(result.batch),
+        "campaign": result.review.to_dict()["totals"],
+        "report": {"csv": str(result.report[0]), "json": str(result.report[1])},
+    }
+
+
+def _print_review(review: CampaignReview) -> None:
+    campaign = review.campaign
+    out_console.print(
+        f"campaign {escape(campaign.name)} ({escape(campaign.brand)}, "
+        f"{escape(campaign.product_category)}): {len(review.combinations)} combinations"
+    )
+    for number, item in enumerate(review.combinations, start=1):
+        _print_combination(number, item, budgeted=review.budget is not None)
+    out_console.print(_totals(review))
+    if review.budget is not None:
+        _print_budget(review)
+
+
+def _print_combination(number: int, item: ReviewedCombination, *, budgeted: bool) -> None:
+    c = item.combination
+    style = _VERDICT_STYLE[item.verdict]
+    cost = f"${item.estimated_cost:.2f}" if item.estimated_cost is not None else "price unknown"
+    fit = ""
+    if budgeted and item.accepted:
+        fit = "  [green]fits budget[/]" if item.fits else "  [red]over budget[/]"
+    out_console.print(
+        f"[bold]{number:>3}. {escape(c.name)}[/]  [dim]{c.id}[/]  "
+        f"[{style}]{item.verdict.value}[/]  {c.spec.model} {c.spec.seconds}s {c.spec.size}  "
+        f"{cost}{fit}"
+    )
+    out_console.print(f"     prompt: {c.prompt}", markup=False)
+    for finding in item.compliance.findings:
+        blocking = finding.severity is Severity.ERROR
+        out_console.print(f"     {finding}", markup=False, style="red" if blocking else "yellow")
+
+
+def _totals(review: CampaignReview) -> Table:
+    table = Table(title="totals", show_header=True, header_style="bold")
+    table.add_column("combinations", justify="right")
+    table.add_column("accepted", justify="right")
+    table.add_column("with warnings", justify="right")
+    table.add_column("rejected", justify="right")
+    table.add_column("estimated cost", justify="right")
+    table.add_row(
+        str(len(review.combinations)),
+        str(len(review.accepted)),
+        str(sum(1 for c in review.accepted if c.verdict is Verdict.WARN)),
+        str(len(review.rejected)),
+        f"${review.estimated_total:.2f}",
+    )
+    return table
+
+
+def _print_budget(review: CampaignReview) -> None:
+    assert review.budget is not None
+    fitting = review.fitting
+    cost = sum((c.estimated_cost or Decimal(0) for c in fitting), Decimal(0))
+    if not review.over_budget:
+        out_console.print(
+            f"All {len(review.accepted)} accepted combinations fit the budget of "
+            f"${review.budget:.2f} (${review.estimated_total:.2f})."
+        )
+        return
+    left_out = [c for c in review.accepted if not c.fits]
+    out_console.print(
+        f"[red]Over budget:[/] the accepted combinations need ${review.estimated_total:.2f}; "
+        f"${review.budget:.2f} covers the first {len(fitting)} (${cost:.2f}):"
+    )
+    out_console.print("  fit: " + ", ".join(c.combination.name for c in fitting), markup=False)
+    out_console.print(
+        "  do not fit: " + ", ".join(c.combination.name for c in left_out), markup=False
+    )
+    out_console.print("`reelforge campaign run` refuses to start over budget.")
+
+
+def _rejected_lines(review: CampaignReview) -> list[str]:
+    return [f"rejected {item.combination.name}: {item.reason}" for item in review.rejected]
