@@ -16,6 +16,7 @@ MODULES = [
     "reelforge.campaign",
     "reelforge.compliance",
     "reelforge.fakenotion",
+    "reelforge.sinks",
 ]
 
 

@@ -16,12 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from reelforge.core.errors import ReelforgeError
+from reelforge.core.errors import ErrorCategory, ReelforgeError
 from reelforge.store.rows import AssetRow, EventRow, JobRow
 
 __all__ = [
     "Sink",
     "SinkDisabledError",
+    "SinkError",
     "SinkEvent",
     "SinkRejectedError",
     "SinkUnavailableError",
@@ -35,6 +36,9 @@ class SinkEvent:
     event: EventRow
     job: JobRow
     assets: Sequence[AssetRow] = ()
+    origin: str = ""
+    """A short, stable tag of the database the event comes from (a hash of its URL without
+    password), so ids built from it stay unique when several databases feed one destination."""
 
 
 @runtime_checkable
@@ -59,18 +63,24 @@ class Sink(Protocol):
         ...
 
 
-class SinkUnavailableError(ReelforgeError):
+class SinkError(ReelforgeError):
+    """A sink could not deliver an event."""
+
+
+class SinkUnavailableError(SinkError):
     """The destination is down or throttling; try again (after ``retry_after`` seconds
     when the destination said so)."""
+
+    category = ErrorCategory.TRANSIENT
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
 
-class SinkRejectedError(ReelforgeError):
+class SinkRejectedError(SinkError):
     """The destination refused this event for good (a 4xx that retrying cannot fix)."""
 
 
-class SinkDisabledError(ReelforgeError):
+class SinkDisabledError(SinkError):
     """The destination asked never to be called again (a webhook endpoint's 410 Gone)."""

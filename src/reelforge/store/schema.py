@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Double,
     ForeignKey,
@@ -33,6 +34,8 @@ __all__ = [
     "job_events",
     "jobs",
     "metadata",
+    "sink_cursors",
+    "sink_pages",
 ]
 
 VERSION_TABLE = "reelforge_alembic_version"
@@ -141,6 +144,32 @@ costs = Table(
     Column("actual", Money, nullable=True),
     Column("settled_at", Double, nullable=True),
     Index(None, "batch_id"),
+)
+
+sink_cursors = Table(
+    "sink_cursors",
+    metadata,
+    # One row per sink (``"notion"``, ``"webhook:ab12cd34"``): how far it has delivered the
+    # outbox. Never holds a secret: a sink's name is derived from its destination without one.
+    Column("name", String(128), primary_key=True),
+    Column("cursor", Integer, nullable=False, default=0),
+    Column("delivered", Integer, nullable=False, default=0),
+    Column("skipped", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("last_error_at", Double, nullable=True),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("disabled_reason", Text, nullable=True),
+    Column("updated_at", Double, nullable=False),
+)
+
+sink_pages = Table(
+    "sink_pages",
+    metadata,
+    # The remote object a sink keeps for a job (a Notion page id), so a replay updates it.
+    Column("sink", String(128), primary_key=True),
+    Column("job_id", String(128), ForeignKey("jobs.id"), primary_key=True),
+    Column("external_id", String(256), nullable=False),
+    Column("updated_at", Double, nullable=False),
 )
 
 

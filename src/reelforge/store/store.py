@@ -15,9 +15,10 @@ from sqlalchemy import Engine, select
 from reelforge.core.errors import ErrorCategory, InvalidSpecError
 from reelforge.core.models import JobState, Variant
 from reelforge.core.naming import is_safe_component
-from reelforge.store import _jobs, _ledger, _submission, migrate
+from reelforge.store import _jobs, _ledger, _sinks, _submission, migrate
 from reelforge.store._jobs import JobFields
 from reelforge.store._ledger import CostGrouping
+from reelforge.store._sinks import Backlog, SinkCursor
 from reelforge.store._sql import batch_row, insert_for, job_row
 from reelforge.store.engine import make_engine, read, write
 from reelforge.store.rows import (
@@ -40,7 +41,8 @@ _UNPAID = frozenset({JobState.FAILED, JobState.REJECTED, JobState.CANCELED})
 
 
 class Store:
-    """Batches, jobs, their event history, assets and the cost ledger, in one database.
+    """Batches, jobs, their event history, assets, the cost ledger and sink cursors, in one
+    database.
 
     Every method is one short transaction; writes take SQLite's write lock at their start
     (``BEGIN IMMEDIATE``), so several processes can share one file. Call :meth:`migrate` once
@@ -383,3 +385,72 @@ class Store:
         query = select(job_events).where(job_events.c.job_id == job_id).order_by(job_events.c.id)
         with read(self._engine) as conn:
             return [EventRow.from_mapping(row) for row in conn.execute(query).mappings()]
+
+    # -- sinks --------------------------------------------------------------------------------
+
+    def sink_cursor(self, name: str) -> SinkCursor:
+        """How far the sink ``name`` has delivered the outbox (cursor 0 if it never has)."""
+        with read(self._engine) as conn:
+            return _sinks.read_cursor(conn, name)
+
+    def sink_cursors(self, names: Sequence[str] | None = None) -> list[SinkCursor]:
+        """The named sinks' states in that order, or every sink the database knows, by name."""
+        with read(self._engine) as conn:
+            return _sinks.cursors(conn, names)
+
+    def advance_sink(
+        self,
+        name: str,
+        cursor: int,
+        *,
+        delivered: int = 0,
+        skipped: int = 0,
+        error: str | None = None,
+    ) -> SinkCursor:
+        """Move the sink's cursor forward to event ``cursor`` and add to its counters.
+
+        The cursor never moves back: an older ``cursor`` leaves it where it is. ``error`` (why
+        a skipped event was refused) becomes the sink's last error. Returns the new state.
+        """
+        with write(self._engine) as conn:
+            return _sinks.advance(
+                conn,
+                name,
+                cursor,
+                delivered=delivered,
+                skipped=skipped,
+                error=error,
+                now=self._now(),
+            )
+
+    def record_sink_error(self, name: str, error: str) -> None:
+        """Remember the sink's latest failure; its cursor stays where it is."""
+        with write(self._engine) as conn:
+            _sinks.record_error(conn, name, error, now=self._now())
+
+    def disable_sink(self, name: str, reason: str) -> None:
+        """Mark the sink disabled (its destination asked to stop); runners skip it until
+        :meth:`enable_sink`."""
+        with write(self._engine) as conn:
+            _sinks.disable(conn, name, reason, now=self._now())
+
+    def enable_sink(self, name: str) -> bool:
+        """Clear the sink's disabled mark; returns whether it was disabled. It resumes from its
+        cursor, so nothing recorded meanwhile is lost."""
+        with write(self._engine) as conn:
+            return _sinks.enable(conn, name, now=self._now())
+
+    def outbox_backlog(self, cursor: int) -> Backlog:
+        """The events after ``cursor``: how many, when the oldest was recorded, and the head."""
+        with read(self._engine) as conn:
+            return _sinks.backlog(conn, cursor)
+
+    def external_id(self, sink: str, job_id: str) -> str | None:
+        """The remote object (a Notion page id…) the sink ``sink`` keeps for the job, if any."""
+        with read(self._engine) as conn:
+            return _sinks.external_id(conn, sink, job_id)
+
+    def record_external_id(self, sink: str, job_id: str, external_id: str) -> None:
+        """Remember the remote object the sink ``sink`` keeps for the job (replacing any)."""
+        with write(self._engine) as conn:
+            _sinks.record_external_id(conn, sink, job_id, external_id, now=self._now())
