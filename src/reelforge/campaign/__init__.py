@@ -23,11 +23,15 @@
 ``Campaign.load(path).plan()`` gives one :class:`PlannedCombination` per combination, and
 :meth:`CampaignPlan.to_batch` the batch to run. Every problem in the file is raised together
 as one :class:`CampaignError` (exit code 2), located by line.
+
+:class:`PromptWriter` turns a combination's prompt into a richer single-shot description through a
+Responses model; :class:`PromptCache` keeps the answers on disk so a re-run costs no requests.
 """
 
 from reelforge.campaign.errors import CampaignError, CampaignIssue
 from reelforge.campaign.labels import CampaignLabels, campaign_labels
 from reelforge.campaign.model import Campaign, CampaignPlan, CampaignRules, PlannedCombination
+from reelforge.campaign.writer import PromptCache, PromptWriter
 
 __all__ = [
     "Campaign",
@@ -37,5 +41,7 @@ __all__ = [
     "CampaignPlan",
     "CampaignRules",
     "PlannedCombination",
+    "PromptCache",
+    "PromptWriter",
     "campaign_labels",
 ]
