@@ -1,0 +1,224 @@
+"""The Notion sink: one page per job in a data source, kept up to date from job snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from notion_client import AsyncClient
+
+from reelforge.core.clock import Clock
+from reelforge.sinks.base import SinkEvent
+from reelforge.sinks.notion._api import (
+    NotionApi,
+    NotionNotFoundError,
+    NotionRejectedError,
+    NotionUnavailableError,
+)
+from reelforge.sinks.notion.init import find_data_source, read_schema
+from reelforge.sinks.notion.limiter import RateLimiter
+from reelforge.sinks.notion.properties import DataSourceSchema, page_properties
+from reelforge.sinks.notion.settings import NotionSettings
+from reelforge.store.rows import BatchRow, JobRow
+
+__all__ = ["SINK_NAME", "NotionSink", "PageStore"]
+
+SINK_NAME = "notion"
+SCHEMA_TTL = 300.0
+"""Seconds a data source's schema is trusted before it is read again."""
+
+log = logging.getLogger("reelforge.sinks.notion")
+
+
+class PageStore(Protocol):
+    """What the sink needs from the store: which page belongs to which job, and batch names."""
+
+    def external_id(self, sink: str, job_id: str) -> str | None:
+        """The id the sink recorded for the job, if any."""
+        ...
+
+    def record_external_id(self, sink: str, job_id: str, external_id: str) -> object:
+        """Remember the id of the job's page."""
+        ...
+
+    def get_batch(self, batch_id: str) -> BatchRow:
+        """The batch (for its name)."""
+        ...
+
+
+class NotionSink:
+    """Keeps one page per job in the database's data source, found by its ``Job ID``.
+
+    Every event rewrites the page's properties from the job snapshot, so replays change
+    nothing and later events supersede earlier ones. A page is found through the store's
+    record, then by querying ``Job ID`` (so a crash between creating a page and recording it
+    never makes a second page), and only then created. Requests go through one
+    :class:`RateLimiter` (3 per second by default) and a write identical to the last one this
+    process made for the job is skipped. :meth:`aclose` closes the client.
+    """
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        settings: NotionSettings,
+        *,
+        store: PageStore,
+        rate: float = 3.0,
+        burst: int = 3,
+        limiter: RateLimiter | None = None,
+        clock: Clock | None = None,
+        schema_ttl: float = SCHEMA_TTL,
+    ) -> None:
+        settings.require()
+        self._client = client
+        self._settings = settings
+        self._store = store
+        self.limiter = (
+            limiter if limiter is not None else RateLimiter(rate, burst=burst, clock=clock)
+        )
+        self._api = NotionApi(client, self.limiter)
+        self._clock = clock
+        self._schema_ttl = schema_ttl
+        self._schema: DataSourceSchema | None = None
+        self._schema_at = 0.0
+        self._written: dict[str, str] = {}
+        self._batch_names: dict[str, str] = {}
+
+    @property
+    def name(self) -> str:
+        """``"notion"``: the key of this sink's cursor and of its page ids in the store."""
+        return SINK_NAME
+
+    async def deliver(self, item: SinkEvent) -> None:
+        """Create or update the job's page to match the job snapshot."""
+        job = item.job
+        schema = await self.schema()
+        properties = page_properties(
+            job,
+            item.assets,
+            schema=schema,
+            settings=self._settings,
+            batch_name=await self._batch_name(job),
+        )
+        digest = _digest(properties)
+        if self._written.get(job.id) == digest:
+            return
+        try:
+            await self._write(job, schema, properties)
+        except NotionRejectedError:
+            # Perhaps the schema changed under us: read it again before the next event.
+            self._schema = None
+            self._written.pop(job.id, None)
+            raise
+        self._written[job.id] = digest
+
+    async def aclose(self) -> None:
+        """Close the client's connections."""
+        await self._client.aclose()
+
+    async def schema(self) -> DataSourceSchema:
+        """The data source's properties (read again every few minutes).
+        :class:`NotionUnavailableError` if it has no usable ``Job ID`` property."""
+        now = self._now()
+        if self._schema is not None and now - self._schema_at < self._schema_ttl:
+            return self._schema
+        data_source_id, _ = await find_data_source(self._api, self._settings)
+        schema = DataSourceSchema.from_response(await read_schema(self._api, data_source_id))
+        job_id = self._settings.prop("Job ID")
+        if schema.types.get(job_id) != "rich_text":
+            raise NotionUnavailableError(
+                f"the Notion data source {data_source_id} has no text property {job_id!r}: "
+                "run `reelforge notion init`",
+                retry_after=60.0,
+            )
+        self._schema, self._schema_at = schema, now
+        return schema
+
+    async def find_page(self, job_id: str) -> str | None:
+        """The id of the page whose ``Job ID`` is ``job_id`` (the oldest, if there are several)."""
+        schema = await self.schema()
+        body = {
+            "filter": {"property": self._settings.prop("Job ID"), "rich_text": {"equals": job_id}},
+            "page_size": 100,
+        }
+        answer = await self._api.call(
+            "POST",
+            f"data_sources/{schema.data_source_id}/query",
+            body,
+            what=f"find the page of job {job_id}",
+        )
+        pages = [
+            p
+            for p in answer.get("results") or ()
+            if isinstance(p, Mapping) and not p.get("archived") and not p.get("in_trash")
+        ]
+        if not pages:
+            return None
+        if len(pages) > 1:
+            log.warning("job %s has %d Notion pages; updating the oldest", job_id, len(pages))
+        pages.sort(key=lambda p: (str(p.get("created_time") or ""), str(p.get("id"))))
+        return str(pages[0]["id"])
+
+    async def _write(self, job: JobRow, schema: DataSourceSchema, props: dict[str, Any]) -> None:
+        page_id = await asyncio.to_thread(self._store.external_id, self.name, job.id)
+        if page_id is not None:
+            try:
+                await self._update(page_id, props)
+                return
+            except NotionNotFoundError:
+                log.warning("the Notion page of job %s is gone; looking for another", job.id)
+            except NotionRejectedError:
+                if not await self._trashed(page_id):
+                    raise
+                log.warning("the Notion page of job %s is in the trash; making another", job.id)
+        page_id = await self.find_page(job.id)
+        if page_id is not None:
+            await self._remember(job.id, page_id)
+            await self._update(page_id, props)
+            return
+        created = await self._api.call(
+            "POST",
+            "pages",
+            {
+                "parent": {"type": "data_source_id", "data_source_id": schema.data_source_id},
+                "properties": props,
+            },
+            what=f"create the page of job {job.id}",
+        )
+        await self._remember(job.id, str(created["id"]))
+
+    async def _remember(self, job_id: str, page_id: str) -> None:
+        await asyncio.to_thread(self._store.record_external_id, self.name, job_id, page_id)
+
+    async def _trashed(self, page_id: str) -> bool:
+        try:
+            page = await self._api.call("GET", f"pages/{page_id}", what=f"page {page_id}")
+        except NotionNotFoundError:
+            return True
+        return bool(page.get("in_trash") or page.get("archived"))
+
+    async def _update(self, page_id: str, props: dict[str, Any]) -> None:
+        await self._api.call(
+            "PATCH", f"pages/{page_id}", {"properties": props}, what=f"update page {page_id}"
+        )
+
+    async def _batch_name(self, job: JobRow) -> str:
+        name = self._batch_names.get(job.batch_id)
+        if name is None:
+            batch = await asyncio.to_thread(self._store.get_batch, job.batch_id)
+            name = batch.name
+            self._batch_names[job.batch_id] = name
+        return name
+
+    def _now(self) -> float:
+        return self._clock.now() if self._clock is not None else time.monotonic()
+
+
+def _digest(properties: dict[str, Any]) -> str:
+    encoded = json.dumps(properties, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(encoded).hexdigest()
