@@ -35,10 +35,18 @@ def _uvicorn_config(app: Starlette, host: str, port: int, log_level: str) -> uvi
 
 
 def serve(
-    host: str = "127.0.0.1", port: int = 8010, config: FakeNotionConfig | None = None
+    host: str = "127.0.0.1",
+    port: int = 8010,
+    config: FakeNotionConfig | None = None,
+    *,
+    state: FakeNotionState | None = None,
 ) -> None:
-    """Run the fake Notion server on ``host:port`` until interrupted (blocking)."""
-    state = FakeNotionState(config)
+    """Run the fake Notion server on ``host:port`` until interrupted (blocking).
+
+    Pass ``state`` to serve one prepared in-process (databases made beforehand).
+    """
+    if state is None:
+        state = FakeNotionState(config)
     uvicorn.Server(_uvicorn_config(create_app(state), host, port, "info")).run()
 
 

@@ -1,0 +1,108 @@
+"""Fixtures for the fake Notion server's tests: a served fake, a jobs database, SDK clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from notion_client import AsyncClient
+from notion_client.errors import HTTPResponseError
+
+from reelforge.fakenotion import (
+    NOTION_VERSION,
+    CreatedDatabase,
+    EmbeddedFakeNotion,
+    FakeNotionConfig,
+)
+
+TOKEN = "secret_test_token"
+
+JOBS_SCHEMA: dict[str, Any] = {
+    "Name": {"title": {}},
+    "Job ID": {"rich_text": {}},
+    "Prompt": {"rich_text": {}},
+    "Status": {
+        "select": {
+            "options": [
+                {"name": "Pending", "color": "gray"},
+                {"name": "In Progress", "color": "blue"},
+                {"name": "Completed", "color": "green"},
+                {"name": "Failed", "color": "red"},
+            ]
+        }
+    },
+    "Stage": {"status": {}},
+    "Progress": {"number": {}},
+    "Cost": {"number": {"format": "dollar"}},
+    "Video": {"url": {}},
+    "Tags": {"multi_select": {}},
+    "Done": {"checkbox": {}},
+    "Due": {"date": {}},
+}
+
+
+def title(text: str) -> dict[str, Any]:
+    return {"title": [{"text": {"content": text}}]}
+
+
+def rich(text: str) -> dict[str, Any]:
+    return {"rich_text": [{"text": {"content": text}}]}
+
+
+def headers(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Notion-Version": NOTION_VERSION}
+
+
+async def raises(call: Awaitable[Any], status: int) -> HTTPResponseError:
+    """Await ``call``, which must fail with ``status``; the SDK's error."""
+    with pytest.raises(HTTPResponseError) as info:
+        await call
+    assert info.value.status == status, info.value.body
+    return info.value
+
+
+@pytest.fixture
+def fake() -> Iterator[EmbeddedFakeNotion]:
+    """A served fake without a rate limit (rate-limit tests make their own)."""
+    with EmbeddedFakeNotion(FakeNotionConfig(rate_limit=False)) as served:
+        yield served
+
+
+@pytest.fixture
+def jobs(fake: EmbeddedFakeNotion) -> CreatedDatabase:
+    return fake.state.create_database("Batch jobs", JOBS_SCHEMA)
+
+
+MakeClient = Callable[..., AsyncClient]
+
+
+@pytest.fixture
+async def make_client(fake: EmbeddedFakeNotion) -> AsyncIterator[MakeClient]:
+    """SDK clients on ``fake``; keyword arguments go to ``AsyncClient``."""
+    made: list[AsyncClient] = []
+
+    def factory(**options: Any) -> AsyncClient:
+        options.setdefault("auth", TOKEN)
+        options.setdefault("base_url", fake.base_url)
+        options.setdefault("notion_version", NOTION_VERSION)
+        client = AsyncClient(**options)
+        made.append(client)
+        return client
+
+    yield factory
+    for client in made:
+        await client.aclose()
+
+
+@pytest.fixture
+def notion(make_client: MakeClient) -> AsyncClient:
+    return make_client()
+
+
+@pytest.fixture
+async def http(fake: EmbeddedFakeNotion) -> AsyncIterator[httpx.AsyncClient]:
+    """A raw HTTP client on ``fake`` (no headers set)."""
+    async with httpx.AsyncClient(base_url=fake.base_url) as client:
+        yield client
