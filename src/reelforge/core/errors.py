@@ -19,10 +19,11 @@
     ├── DownloadError                 an asset could not be fetched or verified
     │   └── AssetExpiredError         the asset's URL or the job's assets have expired
     ├── JobFailedError                the remote job ended ``failed`` (with the reason)
-    └── SinkError                     a sink could not deliver an event (reelforge.sinks)
-        ├── SinkUnavailableError      the destination is down or throttling: retried with backoff
-        ├── SinkRejectedError         the destination refused this event for good: skipped
-        └── SinkDisabledError         the destination asked to stop (410 Gone): sink disabled
+    ├── SinkError                     a sink could not deliver an event (reelforge.sinks)
+    │   ├── SinkUnavailableError      the destination is down or throttling: retried with backoff
+    │   ├── SinkRejectedError         the destination refused this event for good: skipped
+    │   └── SinkDisabledError         the destination asked to stop (410 Gone): sink disabled
+    └── InvalidWebhookError           a received webhook is forged, stale or malformed (sinks)
 
 Every error carries a :class:`ErrorCategory` so callers can branch on what happened, not on
 which class was raised. Foreign exceptions (httpx, SQLAlchemy, …) are translated at the boundary
