@@ -34,6 +34,8 @@ from reelforge.sinks.notion.schema import (
 )
 from reelforge.sinks.notion.settings import NotionSettings
 from reelforge.sinks.notion.sink import SINK_NAME, NotionSink, PageStore
+from reelforge.sinks.notion.status import NotionStatus, known_pages, notion_status
+from reelforge.sinks.notion.sync import sync_notion
 
 __all__ = [
     "ERROR_TYPES",
@@ -48,6 +50,7 @@ __all__ = [
     "NotionSchemaError",
     "NotionSettings",
     "NotionSink",
+    "NotionStatus",
     "NotionUnavailableError",
     "PageStore",
     "PropertySpec",
@@ -56,8 +59,11 @@ __all__ = [
     "dimension_property",
     "error_type",
     "init_database",
+    "known_pages",
     "make_client",
+    "notion_status",
     "page_properties",
     "split_text",
     "status_name",
+    "sync_notion",
 ]
