@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -38,13 +36,6 @@ def claim_campaign(write_campaign: WriteCampaign, matrix: str) -> Path:
     """The 3x3x2x2 matrix whose testimonials make a clinical claim (compliance rejects)."""
     text = matrix.replace("enjoys a cold can.", "enjoys a cold can." + CLAIM)
     return write_campaign(text.replace("seconds: 8", "seconds: 4"))
-
-
-@pytest.fixture(autouse=True)
-def _dbos_logs_to_current_stderr() -> Iterator[None]:
-    # DBOS logs to the stderr it first saw; under CliRunner that stream is replaced.
-    yield
-    logging.getLogger("dbos").handlers.clear()
 
 
 async def test_forge_runs_a_campaign(claim_campaign: Path, tmp_path: Path) -> None:

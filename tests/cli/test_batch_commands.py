@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import subprocess
 import sys
 import time
@@ -36,25 +35,6 @@ jobs:
   - {key: lighthouse, prompt: "A lighthouse in a storm", labels: {brand: acme}}
   - {key: boom, prompt: "A huge explosion downtown", labels: {brand: globex}}
 """
-
-
-_DBOS_CONSOLE = "__dbos_console_log_handler__"
-
-
-@pytest.fixture(autouse=True)
-def _dbos_logs_to_an_open_stream() -> None:
-    """DBOS adds its console log handler at its first launch, bound to ``sys.stderr`` as it is
-    then; inside ``CliRunner`` that stream is closed once the command returns, and the next launch
-    in this process fails flushing it. Point the handler at the test's own stderr instead."""
-    logger = logging.getLogger("dbos")
-    console = [h for h in logger.handlers if h.name == _DBOS_CONSOLE]
-    if not console:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.name = _DBOS_CONSOLE  # DBOS then keeps it as its console handler
-        logger.addHandler(handler)
-    for existing in console:
-        if isinstance(existing, logging.StreamHandler):
-            existing.setStream(sys.stderr)
 
 
 def sim_gateway(monkeypatch: pytest.MonkeyPatch, faults: FaultConfig) -> EmbeddedSimulator:

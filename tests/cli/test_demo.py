@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,12 +14,6 @@ from reelforge.cli.main import app
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def _dbos_logs_to_current_stderr() -> Iterator[None]:
-    yield
-    logging.getLogger("dbos").handlers.clear()
 
 
 def test_the_example_in_the_repository_is_the_packaged_demo() -> None:

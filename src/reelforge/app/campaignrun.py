@@ -20,11 +20,15 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
+import openai
+
 from reelforge.app.batchrun import BatchResult
 from reelforge.app.jobfile import write_atomic_json
 from reelforge.batch import Batch
 from reelforge.campaign import Campaign, CampaignPlan, PlannedCombination
+from reelforge.campaign.writer import PromptWriter
 from reelforge.compliance import BrandRules, ComplianceResult, Finding, RulePack, Verdict, check
+from reelforge.compliance.moderation import DEFAULT_MODERATION_MODEL, moderate
 from reelforge.core.errors import InvalidSpecError
 from reelforge.core.pricing import PriceTable, default_prices
 from reelforge.engine import Engine
@@ -34,6 +38,7 @@ __all__ = [
     "CampaignResult",
     "CampaignReview",
     "ReviewedCombination",
+    "prepare_review",
     "review_campaign",
     "run_campaign",
     "write_report",
@@ -53,6 +58,8 @@ class ReviewedCombination:
     fits: bool
     """Accepted and within the budget: the accepted combinations fit in run order, up to the
     first one that would cross the budget."""
+    rendered_prompt: str | None = None
+    """The template's prompt, when the prompt writer replaced it."""
 
     @property
     def accepted(self) -> bool:
@@ -85,6 +92,7 @@ class ReviewedCombination:
             "estimated_cost": _money(self.estimated_cost),
             "fits_budget": self.fits,
             "prompt": c.prompt,
+            "rendered_prompt": self.rendered_prompt,
         }
 
 
@@ -235,10 +243,11 @@ def review_campaign(
     spent = Decimal(0)
     exhausted = False
     for planned in plan.combinations:
-        combination = planned
-        if prompts and planned.id in prompts:
+        combination, rendered = planned, None
+        if prompts and planned.id in prompts and prompts[planned.id] != planned.prompt:
             text = prompts[planned.id]
             combination = replace(planned, prompt=text, spec=replace(planned.spec, prompt=text))
+            rendered = planned.prompt
         result = check(combination.prompt, spec=combination.spec, packs=packs, brand_rules=rules)
         extra = tuple((extra_findings or {}).get(planned.id, ()))
         if extra:
@@ -252,12 +261,43 @@ def review_campaign(
             spent += cost or Decimal(0) if fits else Decimal(0)
         reviewed.append(
             ReviewedCombination(
-                combination=combination, compliance=result, estimated_cost=cost, fits=fits
+                combination=combination,
+                compliance=result,
+                estimated_cost=cost,
+                fits=fits,
+                rendered_prompt=rendered,
             )
         )
     final_plan = replace(plan, combinations=tuple(r.combination for r in reviewed))
     return CampaignReview(
         campaign=campaign, plan=final_plan, combinations=tuple(reviewed), budget=budget
+    )
+
+
+async def prepare_review(
+    campaign: Campaign,
+    *,
+    writer: PromptWriter | None = None,
+    moderation: openai.AsyncOpenAI | None = None,
+    moderation_model: str = DEFAULT_MODERATION_MODEL,
+    budget: Decimal | None = None,
+    prices: PriceTable | None = None,
+) -> CampaignReview:
+    """:func:`review_campaign` with the optional network stages first: ``writer`` rewrites
+    every planned prompt (cached by input), then ``moderation`` (a client) runs the
+    moderation check on the final prompts; its flags become blocking findings."""
+    plan = campaign.plan()
+    finals = [c.prompt for c in plan.combinations]
+    prompts: dict[str, str] | None = None
+    if writer is not None:
+        finals = await writer.write_many(finals)
+        prompts = {c.id: text for c, text in zip(plan.combinations, finals, strict=True)}
+    extra: dict[str, Sequence[Finding]] | None = None
+    if moderation is not None:
+        results = await moderate(moderation, finals, model=moderation_model)
+        extra = {c.id: r.findings() for c, r in zip(plan.combinations, results, strict=True)}
+    return review_campaign(
+        campaign, plan=plan, prompts=prompts, extra_findings=extra, budget=budget, prices=prices
     )
 
 

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self, overload
 
 import httpx
+import openai
 
 from reelforge.app.batchrun import BatchResult, run_batch
 from reelforge.app.campaignrun import CampaignResult, CampaignReview, review_campaign, run_campaign
@@ -139,6 +140,16 @@ class Forge:
             embedded, self._embedded = self._embedded, None
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(embedded.__exit__, None, None, None)
+
+    def openai_client(self) -> openai.AsyncOpenAI:
+        """An ``openai`` SDK client for this forge's endpoint (the prompt writer and the
+        moderation check use it); close it with ``await client.close()`` or ``async with``."""
+        return openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=_SIM_KEY if self.using_simulator else self._api_key,
+            timeout=self._timeout.read or 60.0,
+            max_retries=2,
+        )
 
     def engine(self) -> Engine:
         """A durable engine for this forge's endpoint and database (use with ``async with``)."""

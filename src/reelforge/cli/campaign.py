@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
@@ -15,11 +16,18 @@ from reelforge.app.campaignrun import (
     CampaignResult,
     CampaignReview,
     ReviewedCombination,
+    prepare_review,
     review_campaign,
     run_campaign,
 )
 from reelforge.app.forge import Forge
 from reelforge.campaign import Campaign
+from reelforge.campaign.writer import (
+    DEFAULT_PROMPT_CACHE,
+    DEFAULT_WRITER_MODEL,
+    PromptCache,
+    PromptWriter,
+)
 from reelforge.cli._common import ExitCode, err_console, out_console, print_json, reelforge_errors
 from reelforge.cli._options import BaseUrlOption, DbOption, JsonOption, OutOption, SimulatorOption
 from reelforge.cli.live import BatchView
@@ -41,6 +49,27 @@ BudgetOption = Annotated[
     str | None, typer.Option(help="Most dollars the campaign may spend (e.g. 25 or 12.50).")
 ]
 
+WritePromptsOption = Annotated[
+    bool,
+    typer.Option(
+        "--write-prompts",
+        help="Have a language model turn each rendered prompt into a richer shot description "
+        "(the Responses API of the endpoint; cached by input, so a re-run costs nothing).",
+    ),
+]
+WriterModelOption = Annotated[str, typer.Option(help="The model --write-prompts uses.")]
+PromptCacheOption = Annotated[
+    Path, typer.Option(help="Folder of the --write-prompts cache.", show_default=True)
+]
+ModerationOption = Annotated[
+    bool,
+    typer.Option(
+        "--moderation",
+        help="Also run every final prompt through the endpoint's moderation check; "
+        "flagged prompts are rejected.",
+    ),
+]
+
 _VERDICT_STYLE = {Verdict.CLEAN: "green", Verdict.WARN: "yellow", Verdict.REJECT: "red"}
 
 
@@ -48,16 +77,30 @@ _VERDICT_STYLE = {Verdict.CLEAN: "green", Verdict.WARN: "yellow", Verdict.REJECT
 def plan(
     campaign_file: CampaignFile,
     budget: BudgetOption = None,
+    write_prompts: WritePromptsOption = False,
+    writer_model: WriterModelOption = DEFAULT_WRITER_MODEL,
+    prompt_cache: PromptCacheOption = DEFAULT_PROMPT_CACHE,
+    moderation: ModerationOption = False,
+    base_url: BaseUrlOption = None,
+    simulator: SimulatorOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show every combination: its prompt, compliance verdict and reasons, parameters and
-    estimated cost, with the totals. Nothing is sent.
+    estimated cost, with the totals. No video is created.
 
     With --budget, says which accepted combinations fit (in the order they would run).
+    --write-prompts and --moderation call the endpoint (the simulator without a key).
     Exit codes: 0 planned, 2 bad campaign file or option.
     """
+    options = _Stages(write_prompts, writer_model, prompt_cache, moderation)
     with reelforge_errors():
-        review = review_campaign(Campaign.load(campaign_file), budget=parse_budget(budget))
+        campaign = Campaign.load(campaign_file)
+        cap = parse_budget(budget)
+        if options.remote:
+            forge = Forge(base_url=base_url, simulator=simulator)
+            review = asyncio.run(_review_remote(forge, campaign, options, budget=cap))
+        else:
+            review = review_campaign(campaign, budget=cap)
     if as_json:
         print_json(review.to_dict())
         return
@@ -81,6 +124,10 @@ def run(
             "`reelforge reconcile` (after one last check).",
         ),
     ] = 3600.0,
+    write_prompts: WritePromptsOption = False,
+    writer_model: WriterModelOption = DEFAULT_WRITER_MODEL,
+    prompt_cache: PromptCacheOption = DEFAULT_PROMPT_CACHE,
+    moderation: ModerationOption = False,
     base_url: BaseUrlOption = None,
     db: DbOption = None,
     simulator: SimulatorOption = None,
@@ -94,10 +141,12 @@ def run(
     sent. Resumable like `reelforge run`. Exit codes: 0 every accepted job done, 1 some
     failed, 2 bad input or over budget.
     """
+    options = _Stages(write_prompts, writer_model, prompt_cache, moderation)
     with reelforge_errors():
         campaign = Campaign.load(campaign_file)
-        review = review_campaign(campaign, budget=parse_budget(budget))
-        review.check_budget()
+        cap = parse_budget(budget)
+        if not options.remote:  # refuse an over-budget campaign before starting anything
+            review_campaign(campaign, budget=cap).check_budget()
         forge = Forge(
             poll=PollPolicy(timeout=timeout),
             base_url=base_url,
@@ -107,7 +156,8 @@ def run(
             max_in_flight=max_in_flight,
             rpm=rpm,
         )
-        result = asyncio.run(_run(forge, review, out=out, live=not as_json))
+        result = asyncio.run(_run(forge, campaign, options, budget=cap, out=out, live=not as_json))
+    review = result.review
     if as_json:
         print_json(campaign_result_dict(result))
         raise typer.Exit(int(ExitCode.OK if result.ok else ExitCode.FAILED))
@@ -117,13 +167,69 @@ def run(
     report(result.batch, as_json=False)
 
 
-async def _run(forge: Forge, review: CampaignReview, *, out: Path, live: bool) -> CampaignResult:
+@dataclass(frozen=True, slots=True)
+class _Stages:
+    """The optional stages that call the endpoint before compliance."""
+
+    write_prompts: bool
+    writer_model: str
+    prompt_cache: Path
+    moderation: bool
+
+    @property
+    def remote(self) -> bool:
+        return self.write_prompts or self.moderation
+
+
+async def _review_remote(
+    forge: Forge, campaign: Campaign, options: _Stages, *, budget: Decimal | None
+) -> CampaignReview:
     async with forge:
-        if forge.using_simulator:
-            err_console.print(
-                f"Using the built-in simulator at {forge.base_url} (no OPENAI_API_KEY set; "
-                "nothing is billed)."
+        _say_simulator(forge)
+        return await _review_with(forge, campaign, options, budget=budget)
+
+
+async def _review_with(
+    forge: Forge, campaign: Campaign, options: _Stages, *, budget: Decimal | None
+) -> CampaignReview:
+    if not options.remote:
+        return review_campaign(campaign, budget=budget, prices=forge.prices)
+    async with forge.openai_client() as client:
+        writer = None
+        if options.write_prompts:
+            writer = PromptWriter(
+                client, model=options.writer_model, cache=PromptCache(options.prompt_cache)
             )
+        return await prepare_review(
+            campaign,
+            writer=writer,
+            moderation=client if options.moderation else None,
+            budget=budget,
+            prices=forge.prices,
+        )
+
+
+def _say_simulator(forge: Forge) -> None:
+    if forge.using_simulator:
+        err_console.print(
+            f"Using the built-in simulator at {forge.base_url} (no OPENAI_API_KEY set; "
+            "nothing is billed)."
+        )
+
+
+async def _run(
+    forge: Forge,
+    campaign: Campaign,
+    options: _Stages,
+    *,
+    budget: Decimal | None,
+    out: Path,
+    live: bool,
+) -> CampaignResult:
+    async with forge:
+        _say_simulator(forge)
+        review = await _review_with(forge, campaign, options, budget=budget)
+        review.check_budget()
         err_console.print(
             f"campaign {review.campaign.name}: {len(review.combinations)} combinations, "
             f"{len(review.accepted)} to run, {len(review.rejected)} rejected by compliance; "
