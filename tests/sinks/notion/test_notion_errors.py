@@ -204,3 +204,14 @@ async def test_without_a_job_id_property_the_sink_asks_for_init(
     with pytest.raises(SinkUnavailableError, match="reelforge notion init"):
         await sink.deliver(event(store, job))
     assert fake.state.log.page_creates() == 0
+
+
+async def test_a_client_that_retries_by_itself_is_flagged(
+    settings: NotionSettings, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    retrying = AsyncClient(auth=TOKEN, base_url=settings.base_url)
+    try:
+        NotionSink(retrying, settings, store=store)
+    finally:
+        await retrying.aclose()
+    assert "retries by itself" in caplog.text

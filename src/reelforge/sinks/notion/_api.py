@@ -96,8 +96,9 @@ def make_client(
 ) -> AsyncClient:
     """A ``notion_client.AsyncClient`` for ``settings`` with the SDK's own retries off, so the
     sink's limiter and the runner's backoff decide when to try again. ``http`` lets tests pass
-    an ``httpx.AsyncClient`` with their own transport. :class:`ConfigError` if the token or the
-    database id is missing."""
+    an ``httpx.AsyncClient`` with their own transport (use the client without ``async with``
+    then: entering it swaps in a new ``httpx.AsyncClient``). :class:`ConfigError` if the token
+    or the database id is missing."""
     token, _ = settings.require()
     return AsyncClient(
         client=http,
@@ -116,6 +117,11 @@ class NotionApi:
     def __init__(self, client: AsyncClient, limiter: RateLimiter) -> None:
         self.client = client
         self.limiter = limiter
+        if client.options.retry is not False:
+            log.warning(
+                "the Notion client retries by itself, around the rate limiter: "
+                "build it with reelforge.sinks.notion.make_client (retry=False)"
+            )
 
     async def call(
         self, method: str, path: str, body: dict[str, Any] | None = None, *, what: str
