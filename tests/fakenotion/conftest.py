@@ -63,11 +63,18 @@ async def raises(call: Awaitable[Any], status: int) -> HTTPResponseError:
     return info.value
 
 
-@pytest.fixture
-def fake() -> Iterator[EmbeddedFakeNotion]:
-    """A served fake without a rate limit (rate-limit tests make their own)."""
+@pytest.fixture(scope="session")
+def _served() -> Iterator[EmbeddedFakeNotion]:
     with EmbeddedFakeNotion(FakeNotionConfig(rate_limit=False)) as served:
         yield served
+
+
+@pytest.fixture
+def fake(_served: EmbeddedFakeNotion) -> EmbeddedFakeNotion:
+    """A served fake without a rate limit, emptied for each test (rate-limit tests make their
+    own server)."""
+    _served.state.reset()
+    return _served
 
 
 @pytest.fixture

@@ -72,7 +72,9 @@ class EmbeddedFakeNotion:
         self.state = state if state is not None else FakeNotionState(config)
         self.app = create_app(self.state)
         self.host = host
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # An explicit IPPROTO_TCP lets asyncio set TCP_NODELAY on accepted connections; with
+        # proto 0 it does not, and keep-alive responses stall on delayed ACKs (~40 ms each).
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self._socket.bind((host, port))

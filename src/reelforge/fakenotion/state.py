@@ -78,6 +78,7 @@ class FakeNotionState:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config or FakeNotionConfig()
+        self._initial_config = self.config
         self.clock = clock
         self.log = RequestLog()
         self.limiter = TokenBuckets(self.config.requests_per_second, self.config.burst)
@@ -126,8 +127,10 @@ class FakeNotionState:
         return self.limiter.take(token_key, self.clock())
 
     def reset(self) -> None:
-        """Forget every database, page and log record; end any outage."""
+        """Forget every database, page and log record; end any outage; restore the rate limit
+        settings the state was made with."""
         with self._lock:
+            self.config = self._initial_config
             self._databases.clear()
             self._data_sources.clear()
             self._pages.clear()
