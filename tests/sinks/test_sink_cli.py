@@ -52,3 +52,20 @@ def test_status_with_no_sinks_yet(store: Store, db_path: Path) -> None:
     result = CliRunner().invoke(app, ["sinks", "status", "--db", str(db_path)])
     assert result.exit_code == 0
     assert "no sink has run" in result.output
+
+
+def test_enable_clears_a_disabled_sink(store: Store, db_path: Path) -> None:
+    store.disable_sink("webhook:1a2b3c4d", "HTTP 410 Gone")
+    result = CliRunner().invoke(app, ["sinks", "enable", "webhook:1a2b3c4d", "--db", str(db_path)])
+    assert result.exit_code == 0, result.output
+    assert "enabled" in result.output
+    assert not store.sink_cursor("webhook:1a2b3c4d").disabled
+    again = CliRunner().invoke(app, ["sinks", "enable", "webhook:1a2b3c4d", "--db", str(db_path)])
+    assert "was not disabled" in again.output
+
+
+def test_enable_an_unknown_sink_is_bad_input(store: Store, db_path: Path) -> None:
+    store.advance_sink("notion", 0)
+    result = CliRunner().invoke(app, ["sinks", "enable", "nope", "--db", str(db_path)])
+    assert result.exit_code == 2
+    assert "unknown sink 'nope'; known sinks: notion" in result.output

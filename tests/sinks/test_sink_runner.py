@@ -309,3 +309,34 @@ def test_status_reports_lag_in_events_and_seconds(store: Store, wall: WallClock)
     (fresh,) = sink_status(store, ["never-ran"], now=wall)
     assert (fresh.cursor, fresh.lag_events, fresh.delivered) == (0, 2, 0)
     assert [s.name for s in sink_status(store)] == ["a"]
+
+
+async def test_a_final_drain_after_stopping_delivers_what_came_last(store: Store) -> None:
+    (job,) = add_batch(store, 1)
+    sink = RecordingSink()
+    runner = SinkRunner(store, [sink])
+    task = asyncio.create_task(runner.run_forever(poll_interval=3600))
+    async with asyncio.timeout(10):
+        await sink.wait_until(lambda got: len(got) == 1)
+        store.transition(job, JobState.WAITING)  # the poll is an hour away
+        runner.stop()
+        await task
+        assert await runner.drain() is True
+    assert sink.ids == [e.id for e in store.events_after(0, 100)]
+
+
+async def test_drain_beside_run_forever_never_delivers_twice(store: Store) -> None:
+    first, second = add_batch(store, 2)
+    run_to_done(store, first, "video_1")
+    run_to_done(store, second, "video_2")
+    sink = RecordingSink()
+    runner = SinkRunner(store, [sink])
+    task = asyncio.create_task(runner.run_forever(poll_interval=0.01))
+    try:
+        async with asyncio.timeout(10):
+            assert await runner.drain() is True
+    finally:
+        runner.stop()
+        async with asyncio.timeout(10):
+            await task
+    assert sink.ids == [e.id for e in store.events_after(0, 100)]

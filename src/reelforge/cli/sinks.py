@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -11,9 +12,10 @@ from rich.table import Table
 from reelforge.cli._batches import open_store
 from reelforge.cli._common import out_console, print_json, reelforge_errors
 from reelforge.cli._options import DbOption, JsonOption
+from reelforge.core.errors import InvalidSpecError
 from reelforge.sinks import SinkStatus, sink_status
 
-__all__ = ["sinks_app", "status"]
+__all__ = ["enable", "sinks_app", "status"]
 
 sinks_app = typer.Typer(
     name="sinks",
@@ -64,7 +66,32 @@ def status(db: DbOption = None, as_json: JsonOption = False) -> None:
     out_console.print(table)
 
 
+def enable(
+    name: Annotated[
+        str, typer.Argument(help="The sink's name, as `sinks status` shows it.", show_default=False)
+    ],
+    db: DbOption = None,
+) -> None:
+    """Re-enable a sink its destination disabled (a webhook's 410 Gone).
+
+    It resumes from its cursor at its next run: nothing recorded meanwhile is lost.
+    """
+    with reelforge_errors(), open_store(db) as store:
+        known = {entry.name for entry in store.sink_cursors()}
+        if name not in known:
+            names = ", ".join(sorted(known)) or "none yet"
+            raise InvalidSpecError(
+                f"unknown sink {name!r}; known sinks: {names}", field="name", value=name
+            )
+        was_disabled = store.enable_sink(name)
+    if was_disabled:
+        out_console.print(f"{escape(name)} enabled; it resumes from its cursor")
+    else:
+        out_console.print(f"{escape(name)} was not disabled")
+
+
 sinks_app.command("status")(status)
+sinks_app.command("enable")(enable)
 
 
 def _disabled(entry: SinkStatus) -> str:

@@ -120,6 +120,9 @@ class SinkRunner:
         self._rng = rng or random.Random()
         self._origin = database_origin(store.url)
         self._stop = asyncio.Event()
+        self._following = 0
+        # One pass per sink at a time, even when drain() runs beside run_forever().
+        self._passes = {sink.name: asyncio.Lock() for sink in self._sinks}
 
     @property
     def sinks(self) -> tuple[Sink, ...]:
@@ -128,16 +131,20 @@ class SinkRunner:
 
     def stop(self) -> None:
         """Ask :meth:`run_forever` and :meth:`drain` to return soon: the delivery under way
-        finishes (and is committed), waits are cut short."""
+        finishes (and is committed), waits are cut short. Once they have returned, the runner
+        can be started again (a final :meth:`drain` after stopping ``run_forever`` works)."""
         self._stop.set()
 
     async def run_forever(self, poll_interval: float = 1.0) -> None:
         """Deliver new events to every sink until :meth:`stop`, polling every
         ``poll_interval`` seconds once a sink has caught up. A disabled sink is left out."""
+        self._following += 1
         try:
             await asyncio.gather(*(self._follow(sink, poll_interval) for sink in self._sinks))
         finally:
-            self._stop.clear()
+            self._following -= 1
+            if not self._following:
+                self._stop.clear()
 
     async def drain(self, deadline: float | None = None) -> bool:
         """Deliver everything in the outbox now, to every sink at once; return whether every
@@ -147,9 +154,13 @@ class SinkRunner:
         A disabled sink has not caught up. A database error is raised once every sink's pass
         has ended.
         """
-        results = await asyncio.gather(
-            *(self._pump(sink, deadline) for sink in self._sinks), return_exceptions=True
-        )
+        try:
+            results = await asyncio.gather(
+                *(self._pump(sink, deadline) for sink in self._sinks), return_exceptions=True
+            )
+        finally:
+            if not self._following:
+                self._stop.clear()
         for result in results:
             if isinstance(result, BaseException):
                 raise result
@@ -180,6 +191,10 @@ class SinkRunner:
 
     async def _pump(self, sink: Sink, deadline: float | None) -> _Outcome:
         """Deliver the events after the sink's cursor until the outbox is exhausted."""
+        async with self._passes[sink.name]:
+            return await self._pass(sink, deadline)
+
+    async def _pass(self, sink: Sink, deadline: float | None) -> _Outcome:
         state = await self._db(self._store.sink_cursor, sink.name)
         if state.disabled:
             return _Outcome.DISABLED
