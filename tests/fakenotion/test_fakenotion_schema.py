@@ -184,3 +184,22 @@ async def test_retrieve_works_with_any_client_options(
     client = make_client(retry=False)
     ds = await client.data_sources.retrieve(jobs.data_source_id)
     assert ds["id"] == jobs.data_source_id
+
+
+async def test_same_type_update_changes_only_what_it_states(
+    notion: AsyncClient, jobs: CreatedDatabase
+) -> None:
+    before = await notion.data_sources.retrieve(jobs.data_source_id)
+    ds = await notion.data_sources.update(
+        jobs.data_source_id, properties={"Status": {"select": {}}, "Cost": {"number": {}}}
+    )
+    assert ds["properties"]["Status"] == before["properties"]["Status"]
+    assert ds["properties"]["Cost"]["number"] == {"format": "dollar"}
+    ds = await notion.data_sources.update(
+        jobs.data_source_id,
+        properties={"Status": {"select": {"options": [{"name": "Pending"}, {"name": "Queued"}]}}},
+    )
+    old = {o["name"]: o["id"] for o in before["properties"]["Status"]["select"]["options"]}
+    new = {o["name"]: o["id"] for o in ds["properties"]["Status"]["select"]["options"]}
+    assert list(new) == ["Pending", "Queued"]
+    assert new["Pending"] == old["Pending"]

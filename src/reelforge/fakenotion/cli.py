@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 
-from reelforge.cli._common import err_console, reelforge_errors
 from reelforge.core.errors import ConfigError
 
 __all__ = ["fake_notion"]
@@ -46,7 +45,9 @@ def fake_notion(
     ] = None,
 ) -> None:
     """Serve the fake Notion API (point notion-client's base_url at http://HOST:PORT)."""
-    from reelforge.fakenotion import (  # noqa: PLC0415  # heavy import
+    # Imported here: reelforge.cli imports this module, and the server is a heavy import.
+    from reelforge.cli._common import err_console, reelforge_errors  # noqa: PLC0415
+    from reelforge.fakenotion import (  # noqa: PLC0415
         FakeNotionConfig,
         FakeNotionState,
         NotionApiError,

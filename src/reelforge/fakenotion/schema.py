@@ -236,17 +236,25 @@ def _type_of(path: str, spec: dict[str, Any]) -> str | None:
     return None
 
 
-def _configure(path: str, prop: PropertySchema, kind: str, spec: dict[str, Any]) -> None:
-    """Set ``prop``'s type to ``kind`` with the configuration in ``spec[kind]``."""
+def _configure(
+    path: str, prop: PropertySchema, kind: str, spec: dict[str, Any], *, fresh: bool = False
+) -> None:
+    """Set ``prop``'s type to ``kind`` with the configuration in ``spec[kind]``.
+
+    On a property that already has this type, only what ``spec`` states changes (a missing
+    ``format`` or ``options`` keeps the current one), and options keep their ids by name.
+    """
     raw = spec.get(kind, {})
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise validation_error(f"{path}.{kind}", "an object", raw)
-    prop.type = kind
-    prop.options = []
-    prop.number_format = "number"
-    if kind == "number":
+    same = not fresh and prop.type == kind
+    if not same:
+        prop.type = kind
+        prop.options = []
+        prop.number_format = "number"
+    if kind == "number" and ("format" in raw or not same):
         fmt = raw.get("format", "number")
         if fmt not in NUMBER_FORMATS:
             raise validation_error(f"{path}.number.format", "a supported number format", fmt)
@@ -254,8 +262,13 @@ def _configure(path: str, prop: PropertySchema, kind: str, spec: dict[str, Any])
     elif kind in _OPTION_TYPES:
         what = "status" if kind == "status" else "select"
         if "options" in raw:
-            prop.options = parse_options(f"{path}.{kind}.options", raw["options"], what=what)
-        elif kind == "status":
+            options = parse_options(f"{path}.{kind}.options", raw["options"], what=what)
+            for option in options:
+                kept = prop.option(name=option.name)
+                if kept is not None:
+                    option.id = kept.id
+            prop.options = options
+        elif kind == "status" and not same:
             prop.options = [new_option(name, color) for name, color in _DEFAULT_STATUS]
 
 
@@ -336,7 +349,7 @@ def _add(
     if name in staged:
         raise _error(f"A property named {name} already exists.")
     prop = PropertySchema(id="title" if kind == "title" else _property_id(), name=name, type=kind)
-    _configure(where, prop, kind, spec)
+    _configure(where, prop, kind, spec, fresh=True)
     staged[name] = prop
 
 
