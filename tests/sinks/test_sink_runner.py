@@ -340,3 +340,22 @@ async def test_drain_beside_run_forever_never_delivers_twice(store: Store) -> No
         async with asyncio.timeout(10):
             await task
     assert sink.ids == [e.id for e in store.events_after(0, 100)]
+
+
+async def test_run_forever_resumes_a_sink_once_it_is_enabled(store: Store) -> None:
+    add_batch(store, 2)
+    store.disable_sink("recording", "HTTP 410 Gone")
+    sink = RecordingSink()
+    runner = SinkRunner(store, [sink])
+    task = asyncio.create_task(runner.run_forever(poll_interval=0.01))
+    try:
+        async with asyncio.timeout(10):
+            await asyncio.sleep(0.1)
+            assert sink.attempts == []
+            await asyncio.to_thread(store.enable_sink, "recording")
+            await sink.wait_until(lambda got: len(got) == 2)
+    finally:
+        runner.stop()
+        async with asyncio.timeout(10):
+            await task
+    assert sink.ids == [e.id for e in store.events_after(0, 100)]

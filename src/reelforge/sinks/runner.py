@@ -137,7 +137,8 @@ class SinkRunner:
 
     async def run_forever(self, poll_interval: float = 1.0) -> None:
         """Deliver new events to every sink until :meth:`stop`, polling every
-        ``poll_interval`` seconds once a sink has caught up. A disabled sink is left out."""
+        ``poll_interval`` seconds once a sink has caught up. A disabled sink is skipped, and
+        resumes from its cursor as soon as it is enabled again."""
         self._following += 1
         try:
             await asyncio.gather(*(self._follow(sink, poll_interval) for sink in self._sinks))
@@ -175,6 +176,7 @@ class SinkRunner:
 
     async def _follow(self, sink: Sink, poll_interval: float) -> None:
         failures = 0
+        was_disabled = False
         while not self._stop.is_set():
             try:
                 outcome = await self._pump(sink, None)
@@ -184,9 +186,11 @@ class SinkRunner:
                 failures += 1
                 continue
             failures = 0
-            if outcome is _Outcome.DISABLED:
+            disabled = outcome is _Outcome.DISABLED
+            if disabled and not was_disabled:
+                # Still polled (one read per interval), so re-enabling takes effect at once.
                 log.warning("sink %s is disabled; it is skipped until enabled", sink.name)
-                return
+            was_disabled = disabled
             await self._pause(poll_interval)
 
     async def _pump(self, sink: Sink, deadline: float | None) -> _Outcome:
