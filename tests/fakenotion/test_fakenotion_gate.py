@@ -7,6 +7,8 @@ import json
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from notion_client import AsyncClient
 from notion_client.errors import APIResponseError, UnknownHTTPResponseError
 
@@ -126,6 +128,33 @@ async def test_bucket_refills_at_the_configured_rate() -> None:
     assert [state.check_rate(key) for _ in range(10)] == [None] * 10
     state.configure_rate_limit(enabled=False)
     assert all(state.check_rate(key) is None for _ in range(50))
+
+
+@given(
+    gaps=st.lists(st.floats(min_value=0, max_value=2), min_size=1, max_size=200),
+    rate=st.sampled_from([1.0, 3.0, 10.0]),
+    burst=st.integers(min_value=1, max_value=20),
+)
+def test_accepted_requests_never_exceed_burst_plus_rate(
+    gaps: list[float], rate: float, burst: int
+) -> None:
+    from reelforge.fakenotion import FakeNotionState
+
+    now = [0.0]
+    state = FakeNotionState(
+        FakeNotionConfig(requests_per_second=rate, burst=burst), clock=lambda: now[0]
+    )
+    accepted: list[float] = []
+    for gap in gaps:
+        now[0] += gap
+        wait = state.check_rate("key")
+        if wait is None:
+            accepted.append(now[0])
+        else:
+            assert wait >= 1
+    for i, start in enumerate(accepted):
+        for j in range(i, len(accepted)):
+            assert j - i + 1 <= burst + rate * (accepted[j] - start) + 1e-9
 
 
 async def test_sdk_retries_429_after_retry_after(make_client: MakeClient) -> None:

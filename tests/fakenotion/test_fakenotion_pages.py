@@ -326,3 +326,15 @@ async def test_dump_helper_shows_pages_as_notion_does(
     assert dumped[0]["properties"] == page["properties"]
     everything = fake.state.pages(jobs.data_source_id, include_trashed=True)
     assert [p["id"] for p in everything] == [page["id"], gone["id"]]
+
+
+async def test_a_property_given_twice_is_rejected(
+    notion: AsyncClient, jobs: CreatedDatabase
+) -> None:
+    error = await raises(
+        notion.pages.create(
+            parent=parent_of(jobs), properties={"Name": title("a"), "title": title("b")}
+        ),
+        400,
+    )
+    assert str(error) == "Name is given more than once (by name and by id title)."

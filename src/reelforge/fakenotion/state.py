@@ -472,6 +472,12 @@ def _validate_properties(
         prop = find_property(schema, key)
         if prop is None:
             raise NotionApiError(400, "validation_error", f"{key} is not a property that exists.")
+        if prop.id in values:
+            raise NotionApiError(
+                400,
+                "validation_error",
+                f"{prop.name} is given more than once (by name and by id {prop.id}).",
+            )
         values[prop.id] = validate_value(f"body.properties.{key}", prop, value)
     return values
 
