@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from notion_client import AsyncClient
 from notion_helpers import (
     BATCH,
@@ -268,3 +269,28 @@ async def test_properties_the_database_lacks_are_left_out(
         "Status": "Pending",
         "Progress": 45,
     }
+
+
+async def test_a_job_outside_a_campaign_is_titled_by_its_key(
+    fake: EmbeddedFakeNotion, ready: CreatedDatabase, sink: NotionSink, store: Store, out_dir: Path
+) -> None:
+    [job] = add_jobs(store, 1, out_dir=out_dir, labels={"brand": "acme", "lang": "en"})
+    await sink.deliver(event(store, job))
+    page = _page_of(fake, ready, job)
+    assert page["Name"] == "combo-0"
+    assert page["Brand"] == "acme"
+
+
+async def test_a_database_with_several_data_sources_waits_for_a_choice(
+    fake: EmbeddedFakeNotion,
+    ready: CreatedDatabase,
+    sink: NotionSink,
+    store: Store,
+    out_dir: Path,
+) -> None:
+    from reelforge.sinks.base import SinkUnavailableError
+
+    fake.state.add_data_source(ready.database_id, {"Name": {"title": {}}}, name="Archive")
+    [job] = add_jobs(store, 1, out_dir=out_dir)
+    with pytest.raises(SinkUnavailableError, match="NOTION_DATA_SOURCE_ID"):
+        await sink.deliver(event(store, job))

@@ -140,15 +140,14 @@ def truncate_text(text: str, *, limit: int = MAX_TEXT_UNITS) -> str:
 
 
 def page_title(job: JobRow) -> str:
-    """``<brand> / <dimension values>`` for a campaign job, else the job's key."""
+    """``<brand> / <dimension values>`` for a campaign job (one with a ``combination_id``
+    label), else the job's key."""
     labels = job.labels
-    values = [labels[name] for name in dimension_labels(labels) if labels[name]]
-    brand = labels.get("brand")
-    if brand and values:
-        return " / ".join([brand, *values])
-    if values and "combination_id" in labels:
-        return " / ".join(values)
-    return job.key
+    if "combination_id" not in labels:
+        return job.key
+    parts = [labels.get("brand", ""), *(labels[name] for name in dimension_labels(labels))]
+    title = " / ".join(part for part in parts if part)
+    return title or job.key
 
 
 def _asset_url(asset: AssetRow, job: JobRow, batch_name: str, settings: NotionSettings) -> str:

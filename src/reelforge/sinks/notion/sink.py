@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from notion_client import AsyncClient
 
 from reelforge.core.clock import Clock
+from reelforge.core.errors import ConfigError
 from reelforge.sinks.base import SinkEvent
 from reelforge.sinks.notion._api import (
     NotionApi,
@@ -127,7 +128,10 @@ class NotionSink:
         now = self._now()
         if self._schema is not None and now - self._schema_at < self._schema_ttl:
             return self._schema
-        data_source_id, _ = await find_data_source(self._api, self._settings)
+        try:
+            data_source_id, _ = await find_data_source(self._api, self._settings)
+        except ConfigError as exc:  # several data sources, none chosen: wait for the fix
+            raise NotionUnavailableError(exc.message, retry_after=60.0) from exc
         schema = DataSourceSchema.from_response(await read_schema(self._api, data_source_id))
         job_id = self._settings.prop("Job ID")
         if schema.types.get(job_id) != "rich_text":
