@@ -108,6 +108,8 @@ def make_client(
         timeout_ms=timeout_ms,
         retry=False,
         logger=_sdk_log,
+        # The SDK logs every failed request; the sink's own errors say the same, better.
+        log_level=logging.ERROR,
     )
 
 
