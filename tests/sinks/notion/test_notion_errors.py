@@ -137,6 +137,19 @@ async def test_no_connection_is_unavailable(store: Store, out_dir: Path) -> None
         (httpx.Response(429, headers={"Retry-After": "7"}, json={}), 7.0),
         (
             httpx.Response(
+                529,
+                headers={"Retry-After": "5"},
+                json={
+                    "object": "error",
+                    "status": 529,
+                    "code": "service_overload",
+                    "message": "overloaded",
+                },
+            ),
+            5.0,
+        ),
+        (
+            httpx.Response(
                 503,
                 headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"},
                 json={
