@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from fakenotion_kit import JOBS_SCHEMA, TOKEN, MakeClient
 from notion_client import AsyncClient
-from notion_client.errors import HTTPResponseError
 
 from reelforge.fakenotion import (
     NOTION_VERSION,
@@ -16,51 +16,6 @@ from reelforge.fakenotion import (
     EmbeddedFakeNotion,
     FakeNotionConfig,
 )
-
-TOKEN = "secret_test_token"
-
-JOBS_SCHEMA: dict[str, Any] = {
-    "Name": {"title": {}},
-    "Job ID": {"rich_text": {}},
-    "Prompt": {"rich_text": {}},
-    "Status": {
-        "select": {
-            "options": [
-                {"name": "Pending", "color": "gray"},
-                {"name": "In Progress", "color": "blue"},
-                {"name": "Completed", "color": "green"},
-                {"name": "Failed", "color": "red"},
-            ]
-        }
-    },
-    "Stage": {"status": {}},
-    "Progress": {"number": {}},
-    "Cost": {"number": {"format": "dollar"}},
-    "Video": {"url": {}},
-    "Tags": {"multi_select": {}},
-    "Done": {"checkbox": {}},
-    "Due": {"date": {}},
-}
-
-
-def title(text: str) -> dict[str, Any]:
-    return {"title": [{"text": {"content": text}}]}
-
-
-def rich(text: str) -> dict[str, Any]:
-    return {"rich_text": [{"text": {"content": text}}]}
-
-
-def headers(token: str = TOKEN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", "Notion-Version": NOTION_VERSION}
-
-
-async def raises(call: Awaitable[Any], status: int) -> HTTPResponseError:
-    """Await ``call``, which must fail with ``status``; the SDK's error."""
-    with pytest.raises(HTTPResponseError) as info:
-        await call
-    assert info.value.status == status, info.value.body
-    return info.value
 
 
 @pytest.fixture(scope="session")
@@ -80,9 +35,6 @@ def fake(_served: EmbeddedFakeNotion) -> EmbeddedFakeNotion:
 @pytest.fixture
 def jobs(fake: EmbeddedFakeNotion) -> CreatedDatabase:
     return fake.state.create_database("Batch jobs", JOBS_SCHEMA)
-
-
-MakeClient = Callable[..., AsyncClient]
 
 
 @pytest.fixture

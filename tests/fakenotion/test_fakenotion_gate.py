@@ -7,12 +7,12 @@ import json
 
 import httpx
 import pytest
+from fakenotion_kit import TOKEN, MakeClient, headers, raises, title
 from hypothesis import given
 from hypothesis import strategies as st
 from notion_client import AsyncClient
 from notion_client.errors import APIResponseError, UnknownHTTPResponseError
 
-from conftest import TOKEN, MakeClient, headers, raises, title
 from reelforge.fakenotion import (
     NOTION_VERSION,
     CreatedDatabase,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fakenotion_kit import MakeClient, raises, rich, title
 from notion_client import AsyncClient
 
-from conftest import MakeClient, raises, rich, title
 from reelforge.fakenotion import (
     MAX_TEXT_CONTENT,
     MAX_TEXT_OBJECTS,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from fakenotion_kit import JOBS_SCHEMA, MakeClient, raises, rich, title
 from notion_client import AsyncClient
 
-from conftest import JOBS_SCHEMA, MakeClient, raises, rich, title
 from reelforge.fakenotion import CreatedDatabase, EmbeddedFakeNotion, NotionApiError
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fakenotion_kit import TOKEN, headers, title
 from notion_client import AsyncClient
 
-from conftest import TOKEN, headers, title
 from reelforge.fakenotion import NOTION_VERSION, EmbeddedFakeNotion, FakeNotionConfig
 
 _RUN_CLI = "import typer; from reelforge.fakenotion.cli import fake_notion; typer.run(fake_notion)"

@@ -15,25 +15,23 @@ from typing import Any
 
 from reelforge.fakenotion.config import FakeNotionConfig
 from reelforge.fakenotion.errors import MISSING, NotionApiError, not_found, validation_error
+from reelforge.fakenotion.listing import parse_paging, run_query
 from reelforge.fakenotion.log import RequestLog
 from reelforge.fakenotion.objects import Database, DataSource, Page, new_id, normalize_id, now_iso
-from reelforge.fakenotion.query import Values, compile_filter, sort_key
 from reelforge.fakenotion.ratelimit import TokenBuckets
 from reelforge.fakenotion.schema import (
     PropertySchema,
     apply_schema_update,
     copy_schema,
-    find_property,
     parse_schema,
 )
-from reelforge.fakenotion.values import empty_value, plain_text, rich_text_object, validate_value
+from reelforge.fakenotion.values import convert_value, validate_properties
 
 __all__ = ["OUTAGE_STATUSES", "CreatedDatabase", "FakeNotionState"]
 
 OUTAGE_STATUSES = (503, 529)
 """Statuses :meth:`FakeNotionState.set_outage` accepts."""
 
-MAX_PAGE_SIZE = 100
 _PAGE_CREATE_KEYS = frozenset(
     {"parent", "properties", "icon", "cover", "children", "content", "markdown", "template",
      "position"}
@@ -248,7 +246,7 @@ class FakeNotionState:
                 if prop is None:
                     del page.values[pid]
                 elif page.values[pid].get("type") != prop.type:
-                    page.values[pid] = _convert(page.values[pid], prop)
+                    page.values[pid] = convert_value(page.values[pid], prop)
 
     # -- pages ------------------------------------------------------------------------------
 
@@ -262,7 +260,7 @@ class FakeNotionState:
             if not isinstance(raw, dict):
                 raise validation_error("body.properties", "an object", raw)
             schema = copy_schema(source.schema)
-            values = _validate_properties(schema, raw)
+            values = validate_properties(schema, raw)
             if self.config.require_title:
                 title = next(p for p in schema.values() if p.type == "title")
                 if title.id not in values:
@@ -355,7 +353,7 @@ class FakeNotionState:
                         "Can't edit block that is archived. You must unarchive the block "
                         "before editing.",
                     )
-                values = _validate_properties(schema, raw)
+                values = validate_properties(schema, raw)
             source.schema = schema
             page.values.update(values)
             if trash is not None:
@@ -376,60 +374,16 @@ class FakeNotionState:
         """
         payload = _body_object(body if body is not None else {})
         _unknown_keys(payload, _QUERY_KEYS)
-        page_size = payload.get("page_size", MAX_PAGE_SIZE)
-        if isinstance(page_size, bool) or not isinstance(page_size, int):
-            raise validation_error("body.page_size", "an integer", page_size)
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise validation_error(
-                "body.page_size",
-                f"≤ `{MAX_PAGE_SIZE}`" if page_size > MAX_PAGE_SIZE else "≥ `1`",
-                page_size,
-            )
-        cursor = payload.get("start_cursor")
-        if cursor is not None and not isinstance(cursor, str):
-            raise validation_error("body.start_cursor", "a string", cursor)
+        paging = parse_paging(payload)
         trashed = payload.get("in_trash", payload.get("archived", False)) is True
         with self._lock:
             source = self._source(data_source_id)
-            predicate = None
-            if payload.get("filter") is not None:
-                predicate = compile_filter(payload["filter"], source.schema)
             pages = [
                 p
                 for p in self._pages.values()
-                if p.data_source_id == source.id
-                and p.in_trash == trashed
-                and (predicate is None or predicate(p.values))
+                if p.data_source_id == source.id and p.in_trash == trashed
             ]
-            sorts = payload.get("sorts")
-            if sorts is not None:
-                if not isinstance(sorts, list):
-                    raise validation_error("body.sorts", "an array", sorts)
-                keys = [
-                    sort_key(item, source.schema, path=f"body.sorts[{i}]")
-                    for i, item in enumerate(sorts)
-                ]
-                for key, reverse in reversed(keys):
-                    pages.sort(key=_page_key(key), reverse=reverse)
-            start = 0
-            if cursor is not None:
-                ids = [p.id for p in pages]
-                try:
-                    start = ids.index(normalize_id(cursor, path="body.start_cursor"))
-                except (ValueError, NotionApiError):
-                    raise NotionApiError(
-                        400, "validation_error", f"start_cursor provided is invalid: {cursor}"
-                    ) from None
-            window = pages[start : start + page_size]
-            more = start + page_size < len(pages)
-            return {
-                "object": "list",
-                "results": [p.to_json(source.schema) for p in window],
-                "next_cursor": pages[start + page_size].id if more else None,
-                "has_more": more,
-                "type": "page_or_data_source",
-                "page_or_data_source": {},
-            }
+            return run_query(pages, source.schema, payload, paging)
 
     def pages(self, data_source_id: str, *, include_trashed: bool = False) -> list[dict[str, Any]]:
         """Every page of a data source in Notion's page shape, oldest first (a test helper)."""
@@ -440,13 +394,6 @@ class FakeNotionState:
                 for p in self._pages.values()
                 if p.data_source_id == source.id and (include_trashed or not p.in_trash)
             ]
-
-
-def _page_key(key: Callable[[Values, str, str], Any]) -> Callable[[Page], Any]:
-    def page_key(page: Page) -> Any:
-        return key(page.values, page.created_time, page.last_edited_time)
-
-    return page_key
 
 
 def _plain_title(path: str, raw: object) -> str:
@@ -460,47 +407,3 @@ def _plain_title(path: str, raw: object) -> str:
             raise validation_error(f"{path}[{index}].text.content", "a string", content)
         texts.append(content)
     return "".join(texts)
-
-
-def _validate_properties(
-    schema: dict[str, PropertySchema], raw: dict[str, Any]
-) -> dict[str, dict[str, Any]]:
-    """Validate every value in ``raw``; the stored values by property id. Adds new select
-    options to ``schema`` (a copy the caller commits only on success)."""
-    values: dict[str, dict[str, Any]] = {}
-    for key, value in raw.items():
-        prop = find_property(schema, key)
-        if prop is None:
-            raise NotionApiError(400, "validation_error", f"{key} is not a property that exists.")
-        if prop.id in values:
-            raise NotionApiError(
-                400,
-                "validation_error",
-                f"{prop.name} is given more than once (by name and by id {prop.id}).",
-            )
-        values[prop.id] = validate_value(f"body.properties.{key}", prop, value)
-    return values
-
-
-def _convert(value: dict[str, Any], prop: PropertySchema) -> dict[str, Any]:
-    """A stored value carried over to a retyped property, as far as Notion would keep it."""
-    old_type = value.get("type")
-    text = plain_text(value) if old_type in ("title", "rich_text") else None
-    raw = value.get(str(old_type))
-    if text is None and isinstance(raw, str | int | float) and not isinstance(raw, bool):
-        text = str(raw)
-    elif text is None and isinstance(raw, dict) and isinstance(raw.get("name"), str):
-        text = raw["name"]
-    if text:
-        if prop.type in ("title", "rich_text"):
-            return {"type": prop.type, prop.type: [rich_text_object(text)]}
-        if prop.type == "number":
-            try:
-                return {"type": "number", "number": float(text)}
-            except ValueError:
-                pass
-        if prop.type in ("select", "status"):
-            option = prop.option(name=text)
-            if option is not None:
-                return {"type": prop.type, prop.type: option.to_value()}
-    return empty_value(prop)

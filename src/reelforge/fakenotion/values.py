@@ -12,14 +12,16 @@ import re
 from typing import Any
 
 from reelforge.fakenotion.errors import MISSING, NotionApiError, validation_error
-from reelforge.fakenotion.schema import PropertySchema, new_option
+from reelforge.fakenotion.schema import PropertySchema, find_property, new_option
 
 __all__ = [
     "MAX_TEXT_CONTENT",
     "MAX_TEXT_OBJECTS",
+    "convert_value",
     "empty_value",
     "plain_text",
     "rich_text_object",
+    "validate_properties",
     "validate_value",
 ]
 
@@ -241,3 +243,47 @@ def validate_value(path: str, prop: PropertySchema, raw: object) -> dict[str, An
     else:  # pragma: no cover - every schema type is handled above
         raise NotionApiError(400, "validation_error", f"{prop.name} cannot be set.")
     return {"type": prop.type, prop.type: stored}
+
+
+def validate_properties(
+    schema: dict[str, PropertySchema], raw: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Validate every value in ``raw``; the stored values by property id. Adds new select
+    options to ``schema`` (a copy the caller commits only on success)."""
+    values: dict[str, dict[str, Any]] = {}
+    for key, value in raw.items():
+        prop = find_property(schema, key)
+        if prop is None:
+            raise NotionApiError(400, "validation_error", f"{key} is not a property that exists.")
+        if prop.id in values:
+            raise NotionApiError(
+                400,
+                "validation_error",
+                f"{prop.name} is given more than once (by name and by id {prop.id}).",
+            )
+        values[prop.id] = validate_value(f"body.properties.{key}", prop, value)
+    return values
+
+
+def convert_value(value: dict[str, Any], prop: PropertySchema) -> dict[str, Any]:
+    """A stored value carried over to a retyped property, as far as Notion would keep it."""
+    old_type = value.get("type")
+    text = plain_text(value) if old_type in ("title", "rich_text") else None
+    raw = value.get(str(old_type))
+    if text is None and isinstance(raw, str | int | float) and not isinstance(raw, bool):
+        text = str(raw)
+    elif text is None and isinstance(raw, dict) and isinstance(raw.get("name"), str):
+        text = raw["name"]
+    if text:
+        if prop.type in ("title", "rich_text"):
+            return {"type": prop.type, prop.type: [rich_text_object(text)]}
+        if prop.type == "number":
+            try:
+                return {"type": "number", "number": float(text)}
+            except ValueError:
+                pass
+        if prop.type in ("select", "status"):
+            option = prop.option(name=text)
+            if option is not None:
+                return {"type": prop.type, prop.type: option.to_value()}
+    return empty_value(prop)
