@@ -27,6 +27,15 @@ COMMANDS = [
     "campaign",
     "campaign plan",
     "campaign run",
+    "notion",
+    "notion init",
+    "notion sync",
+    "notion status",
+    "sinks",
+    "sinks status",
+    "sinks enable",
+    "sinks sync",
+    "fake-notion",
 ]
 """Every command and sub-command, in the order of the reference."""
 

@@ -29,6 +29,8 @@ from reelforge.core.polling import PollPolicy
 from reelforge.core.pricing import PriceTable
 from reelforge.engine import Engine
 from reelforge.providers.openai import OpenAIVideosProvider
+from reelforge.sinks.config import SinkPlan, build_sinks
+from reelforge.sinks.follow import follow_sinks
 from reelforge.store import BatchSummary
 
 if TYPE_CHECKING:  # the simulator (and its media stack) is imported only when it is used
@@ -172,6 +174,7 @@ class Forge:
         out: Path | None = None,
         budget: Decimal | None = None,
         on_update: Callable[[BatchSummary], None] | None = None,
+        sinks: SinkPlan | None = None,
     ) -> BatchResult: ...
 
     @overload
@@ -182,6 +185,7 @@ class Forge:
         out: Path | None = None,
         budget: Decimal | None = None,
         on_update: Callable[[BatchSummary], None] | None = None,
+        sinks: SinkPlan | None = None,
     ) -> CampaignResult: ...
 
     async def run(
@@ -191,6 +195,7 @@ class Forge:
         out: Path | None = None,
         budget: Decimal | None = None,
         on_update: Callable[[BatchSummary], None] | None = None,
+        sinks: SinkPlan | None = None,
     ) -> BatchResult | CampaignResult:
         """Run a batch or a campaign to the end on the durable engine; running it again
         continues it.
@@ -199,14 +204,20 @@ class Forge:
         ``budget``): rejected combinations are recorded and never sent, the compliance report
         is written to ``out/<campaign>/``, and a campaign over ``budget`` is refused before
         anything is sent. A ready :class:`CampaignReview` runs as reviewed (its own budget).
+
+        ``sinks`` (see :mod:`reelforge.sinks.config`) follow the job events while the run lasts
+        and get a last chance to catch up at its end; what they could not deliver stays
+        behind their durable cursors for the next run.
         """
         target = out or self.out
         if isinstance(work, Campaign):
             work = review_campaign(work, budget=budget, prices=self.prices)
         async with self.engine() as engine:
-            if isinstance(work, CampaignReview):
-                return await run_campaign(engine, work, out=target, on_update=on_update)
-            return await run_batch(engine, work, out=target, budget=budget, on_update=on_update)
+            built = build_sinks(sinks, store=engine.store) if sinks else []
+            async with follow_sinks(engine.store, built):
+                if isinstance(work, CampaignReview):
+                    return await run_campaign(engine, work, out=target, on_update=on_update)
+                return await run_batch(engine, work, out=target, budget=budget, on_update=on_update)
 
     async def generate(
         self,

@@ -7,7 +7,18 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["BaseUrlOption", "DbOption", "JsonOption", "OutOption", "SimulatorOption"]
+__all__ = [
+    "BaseUrlOption",
+    "ConfigOption",
+    "DbOption",
+    "EventsJsonlOption",
+    "JsonOption",
+    "NotionOption",
+    "OutOption",
+    "SimulatorOption",
+    "SinkWaitOption",
+    "WebhookOption",
+]
 
 OutOption = Annotated[Path, typer.Option(help="Folder for the videos: OUT/<batch>/<job>/.")]
 DbOption = Annotated[
@@ -26,3 +37,38 @@ SimulatorOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="Settings file (default: ./reelforge.toml when it exists).", dir_okay=False
+    ),
+]
+NotionOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--notion/--no-notion",
+        help="Keep a Notion row per job up to date (NOTION_TOKEN, NOTION_BATCH_DATABASE_ID; "
+        "default: as [sinks.notion] in the settings file says).",
+    ),
+]
+WebhookOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--webhook",
+        help="POST every job event to this URL, signed with REELFORGE_WEBHOOK_SECRET "
+        "(Standard Webhooks). Repeatable.",
+        show_default=False,
+    ),
+]
+EventsJsonlOption = Annotated[
+    Path | None,
+    typer.Option("--events-jsonl", help="Append every job event to this file, one JSON per line."),
+]
+SinkWaitOption = Annotated[
+    float,
+    typer.Option(
+        min=0,
+        help="Seconds the sinks get after the batch to deliver what is left; the rest waits "
+        "for the next run or `reelforge sinks sync`.",
+    ),
+]

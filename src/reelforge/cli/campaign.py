@@ -29,11 +29,25 @@ from reelforge.campaign.writer import (
     PromptWriter,
 )
 from reelforge.cli._common import ExitCode, err_console, out_console, print_json, reelforge_errors
-from reelforge.cli._options import BaseUrlOption, DbOption, JsonOption, OutOption, SimulatorOption
+from reelforge.cli._options import (
+    BaseUrlOption,
+    ConfigOption,
+    DbOption,
+    EventsJsonlOption,
+    JsonOption,
+    NotionOption,
+    OutOption,
+    SimulatorOption,
+    SinkWaitOption,
+    WebhookOption,
+)
+from reelforge.cli._sinkflags import report_sinks, sink_plan
 from reelforge.cli.live import BatchView
 from reelforge.cli.run import parse_budget, report, result_dict
 from reelforge.compliance import Severity, Verdict
 from reelforge.core.polling import PollPolicy
+from reelforge.sinks.config import SinkPlan, build_sinks
+from reelforge.sinks.follow import DEFAULT_FINAL_WAIT, follow_sinks
 
 __all__ = ["campaign_app"]
 
@@ -131,6 +145,11 @@ def run(
     base_url: BaseUrlOption = None,
     db: DbOption = None,
     simulator: SimulatorOption = None,
+    config: ConfigOption = None,
+    notion: NotionOption = None,
+    webhook: WebhookOption = None,
+    events_jsonl: EventsJsonlOption = None,
+    sink_wait: SinkWaitOption = DEFAULT_FINAL_WAIT,
     as_json: JsonOption = False,
 ) -> None:
     """Plan, check and run a campaign as a durable batch.
@@ -145,6 +164,7 @@ def run(
     with reelforge_errors():
         campaign = Campaign.load(campaign_file)
         cap = parse_budget(budget)
+        sinks = sink_plan(config, notion=notion, webhooks=webhook, events_jsonl=events_jsonl)
         if not options.remote:  # refuse an over-budget campaign before starting anything
             review_campaign(campaign, budget=cap).check_budget()
         forge = Forge(
@@ -156,7 +176,18 @@ def run(
             max_in_flight=max_in_flight,
             rpm=rpm,
         )
-        result = asyncio.run(_run(forge, campaign, options, budget=cap, out=out, live=not as_json))
+        result = asyncio.run(
+            _run(
+                forge,
+                campaign,
+                options,
+                budget=cap,
+                out=out,
+                live=not as_json,
+                sinks=sinks,
+                wait=sink_wait,
+            )
+        )
     review = result.review
     if as_json:
         print_json(campaign_result_dict(result))
@@ -225,6 +256,8 @@ async def _run(
     budget: Decimal | None,
     out: Path,
     live: bool,
+    sinks: SinkPlan,
+    wait: float,
 ) -> CampaignResult:
     async with forge:
         _say_simulator(forge)
@@ -235,13 +268,21 @@ async def _run(
             f"{len(review.accepted)} to run, {len(review.rejected)} rejected by compliance; "
             f"estimated ${review.estimated_total:.2f}"
             + (f" of a ${review.budget:.2f} budget" if review.budget is not None else "")
+            + (f"; sinks: {sinks.describe()}" if sinks else "")
         )
         async with forge.engine() as engine:
-            if not live:
-                return await run_campaign(engine, review, out=out)
-            view = BatchView(engine.store, review.batch_name, console=err_console)
-            with view.live:
-                return await run_campaign(engine, review, out=out, on_update=view.update)
+            follower = follow_sinks(
+                engine.store, build_sinks(sinks, store=engine.store), final_wait=wait
+            )
+            async with follower:
+                if not live:
+                    result = await run_campaign(engine, review, out=out)
+                else:
+                    view = BatchView(engine.store, review.batch_name, console=err_console)
+                    with view.live:
+                        result = await run_campaign(engine, review, out=out, on_update=view.update)
+            report_sinks(follower)
+            return result
 
 
 def campaign_result_dict(result: CampaignResult) -> dict[str, object]:

@@ -7,15 +7,19 @@ from typing import Annotated
 import typer
 
 from reelforge import __version__
+from reelforge.cli._sinksync import sync as sinks_sync
 from reelforge.cli.campaign import campaign_app
 from reelforge.cli.control import cancel, poke, retry
 from reelforge.cli.cost import cost
 from reelforge.cli.demo import demo
 from reelforge.cli.generate import generate
+from reelforge.cli.notion import notion_app
 from reelforge.cli.reconcile import reconcile
 from reelforge.cli.run import run
 from reelforge.cli.sim import sim
+from reelforge.cli.sinks import sinks_app
 from reelforge.cli.status import status, watch
+from reelforge.fakenotion.cli import fake_notion
 
 __all__ = ["app", "main"]
 
@@ -39,6 +43,10 @@ app.command()(poke)
 app.command()(reconcile)
 app.command()(sim)
 app.add_typer(campaign_app)
+app.add_typer(notion_app)
+sinks_app.command("sync")(sinks_sync)
+app.add_typer(sinks_app)
+app.command("fake-notion")(fake_notion)
 
 
 def _version(value: bool) -> None:

@@ -13,11 +13,25 @@ from reelforge.app.batchrun import BatchResult, run_batch
 from reelforge.app.forge import Forge
 from reelforge.batch import Batch, load_batch
 from reelforge.cli._common import ExitCode, err_console, out_console, print_json, reelforge_errors
-from reelforge.cli._options import BaseUrlOption, DbOption, JsonOption, OutOption, SimulatorOption
+from reelforge.cli._options import (
+    BaseUrlOption,
+    ConfigOption,
+    DbOption,
+    EventsJsonlOption,
+    JsonOption,
+    NotionOption,
+    OutOption,
+    SimulatorOption,
+    SinkWaitOption,
+    WebhookOption,
+)
+from reelforge.cli._sinkflags import report_sinks, sink_plan
 from reelforge.cli.live import BatchView, summary_table
 from reelforge.core.errors import InvalidSpecError
 from reelforge.core.models import JobState
 from reelforge.core.polling import PollPolicy
+from reelforge.sinks.config import SinkPlan, build_sinks
+from reelforge.sinks.follow import DEFAULT_FINAL_WAIT, follow_sinks
 
 __all__ = ["parse_budget", "result_dict", "run"]
 
@@ -45,6 +59,11 @@ def run(
     base_url: BaseUrlOption = None,
     db: DbOption = None,
     simulator: SimulatorOption = None,
+    config: ConfigOption = None,
+    notion: NotionOption = None,
+    webhook: WebhookOption = None,
+    events_jsonl: EventsJsonlOption = None,
+    sink_wait: SinkWaitOption = DEFAULT_FINAL_WAIT,
     as_json: JsonOption = False,
 ) -> None:
     """Run every job of a batch file to the end, within the account's limits.
@@ -55,6 +74,7 @@ def run(
     with reelforge_errors():
         batch = load_batch(batch_file)
         cap = parse_budget(budget)
+        sinks = sink_plan(config, notion=notion, webhooks=webhook, events_jsonl=events_jsonl)
         forge = Forge(
             poll=PollPolicy(timeout=timeout),
             base_url=base_url,
@@ -64,7 +84,9 @@ def run(
             max_in_flight=max_in_flight,
             rpm=rpm,
         )
-        result = asyncio.run(_run(forge, batch, out=out, budget=cap, live=not as_json))
+        result = asyncio.run(
+            _run(forge, batch, out=out, budget=cap, live=not as_json, sinks=sinks, wait=sink_wait)
+        )
     report(result, as_json=as_json)
 
 
@@ -86,7 +108,14 @@ def parse_budget(value: str | None) -> Decimal | None:
 
 
 async def _run(
-    forge: Forge, batch: Batch, *, out: Path, budget: Decimal | None, live: bool
+    forge: Forge,
+    batch: Batch,
+    *,
+    out: Path,
+    budget: Decimal | None,
+    live: bool,
+    sinks: SinkPlan,
+    wait: float,
 ) -> BatchResult:
     async with forge:
         if forge.using_simulator:
@@ -99,13 +128,23 @@ async def _run(
             f"batch {batch.name}: {len(batch)} jobs, at most {forge.max_in_flight} in flight"
             + (f", budget ${budget:.2f}" if budget is not None else "")
             + f"; database {forge.db_url}"
+            + (f"; sinks: {sinks.describe()}" if sinks else "")
         )
         async with forge.engine() as engine:
-            if not live:
-                return await run_batch(engine, batch, out=out, budget=budget)
-            view = BatchView(engine.store, batch.name, console=err_console)
-            with view.live:
-                return await run_batch(engine, batch, out=out, budget=budget, on_update=view.update)
+            follower = follow_sinks(
+                engine.store, build_sinks(sinks, store=engine.store), final_wait=wait
+            )
+            async with follower:
+                if not live:
+                    result = await run_batch(engine, batch, out=out, budget=budget)
+                else:
+                    view = BatchView(engine.store, batch.name, console=err_console)
+                    with view.live:
+                        result = await run_batch(
+                            engine, batch, out=out, budget=budget, on_update=view.update
+                        )
+            report_sinks(follower)
+            return result
 
 
 def report(result: BatchResult, *, as_json: bool) -> None:
