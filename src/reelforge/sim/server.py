@@ -62,7 +62,10 @@ class EmbeddedSimulator:
     ) -> None:
         self.sim = Simulator(config, clock=clock)
         self.host = host
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # An explicit IPPROTO_TCP lets asyncio set TCP_NODELAY on accepted connections (it
+        # checks the listening socket's protocol); without it, answers on kept-alive
+        # connections wait ~40 ms for the client's delayed ACK.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self._socket.bind((host, port))
