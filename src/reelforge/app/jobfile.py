@@ -5,6 +5,7 @@ It never holds a secret: the spec, public URLs without credentials, and what the
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -32,8 +33,13 @@ class StatusEntry:
 
 
 def write_atomic_json(path: Path, data: object) -> None:
-    """Write ``data`` as JSON to ``path`` via a temporary file, fsync and an atomic rename."""
+    """Write ``data`` as JSON to ``path`` via a temporary file, fsync and an atomic rename.
+
+    Temporary files an earlier, killed writer left beside ``path`` are removed first (one
+    writer per file at a time: a job's own workflow)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
