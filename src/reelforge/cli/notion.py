@@ -14,6 +14,7 @@ from rich.markup import escape
 from reelforge.cli._batches import open_store
 from reelforge.cli._common import ExitCode, fail, out_console, print_json, reelforge_errors
 from reelforge.cli._options import DbOption, JsonOption
+from reelforge.sinks.config import load_config, resolve_sinks
 from reelforge.sinks.notion import (
     InitReport,
     NotionSettings,
@@ -112,7 +113,10 @@ notion_app.command("status")(status)
 
 
 def _settings() -> NotionSettings:
-    settings = NotionSettings()
+    """The environment's token and database, with ``[sinks.notion]`` of ./reelforge.toml
+    (property names, public base URL, data source) as ``run`` reads them."""
+    plan = resolve_sinks(load_config(), notion=True)
+    settings = plan.notion if plan.notion is not None else NotionSettings()
     settings.require()
     return settings
 

@@ -27,7 +27,9 @@ template: "{{ aesthetic }} {{ type }} video ad for {{ brand }} {{ product_catego
 
 
 @pytest.fixture
-def runner() -> CliRunner:
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A CLI runner in an empty folder (no reelforge.toml unless a test writes one)."""
+    monkeypatch.chdir(tmp_path)
     return CliRunner()
 
 
@@ -143,3 +145,22 @@ def test_sync_with_a_wrong_token_fails_at_once_without_showing_it(
     assert "HTTP 401" in result.stderr
     assert "NOTION_TOKEN" in result.stderr
     assert "secret_not_the_right_one_42" not in result.stderr + result.stdout
+
+
+def test_init_uses_the_property_names_of_reelforge_toml(
+    runner: CliRunner,
+    env: dict[str, str],
+    fake: EmbeddedFakeNotion,
+    database: CreatedDatabase,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reelforge.toml").write_text(
+        '[sinks.notion]\nproperties = { Status = "Stage" }\n', encoding="utf-8"
+    )
+    result = runner.invoke(notion_app, ["init"], env=env)
+    assert result.exit_code == 0, result.stderr
+    props = _props(fake, database)
+    assert props["Stage"] == "select"
+    assert "Status" not in props
