@@ -135,7 +135,7 @@ async def test_a_done_job_has_status_video_id_cost_and_links(
     finish(store, job, "video_done", out_dir, cost="0.64")
     await sink.deliver(event(store, job))
     page = _page_of(fake, ready, job)
-    folder = (out_dir / BATCH / "combo-0").absolute()
+    folder = (out_dir / BATCH / "combo-0").resolve()
     assert page["Name"] == "Acme / cinematic / product hero"
     assert page["Job ID"] == job
     assert page["Batch"] == BATCH

@@ -154,7 +154,7 @@ def _asset_url(asset: AssetRow, job: JobRow, batch_name: str, settings: NotionSe
     if settings.public_base_url:
         parts = (batch_name, job.key, asset.path.name)
         return settings.public_base_url + "/" + "/".join(quote(p, safe="") for p in parts)
-    return Path(asset.path).absolute().as_uri()
+    return Path(asset.path).resolve().as_uri()
 
 
 def _iso(timestamp: float) -> str:
@@ -272,7 +272,9 @@ def _number(prop_type: str, kind: Kind, value: Any, number_format: str | None) -
 def _url(prop_type: str, kind: Kind, value: Any, number_format: str | None) -> Any:
     if kind not in ("url", "text"):
         return _SKIP
-    return str(value) if value else None
+    if not value or len(str(value)) > MAX_TEXT_UNITS:
+        return None  # a cut link would be a wrong one
+    return str(value)
 
 
 def _date(prop_type: str, kind: Kind, value: Any, number_format: str | None) -> Any:
