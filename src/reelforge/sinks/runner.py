@@ -255,8 +255,13 @@ class SinkRunner:
             await self._db(self._store.record_sink_error, sink.name, f"event {event.id}: {message}")
             wait = self._backoff.delay(attempt, retry_after=retry_after, rng=self._rng)
             attempt += 1
-            if deadline is not None and self._clock() + wait > deadline:
-                return _Outcome.BEHIND
+            if deadline is not None:
+                # Close to the deadline, wait only until it and try a last time: a destination
+                # back up by then still gets the event.
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    return _Outcome.BEHIND
+                wait = min(wait, remaining)
             log.info("sink %s: event %s retried in %.1f s: %s", sink.name, event.id, wait, message)
             if not await self._pause(wait):
                 return _Outcome.BEHIND
