@@ -17,6 +17,7 @@ MODULES = [
     "reelforge.compliance",
     "reelforge.fakenotion",
     "reelforge.sinks",
+    "reelforge.sinks.notion",
 ]
 
 

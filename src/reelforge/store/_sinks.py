@@ -189,6 +189,12 @@ def external_id(conn: Connection, sink: str, job_id: str) -> str | None:
     )
 
 
+def count_external_ids(conn: Connection, sink: str) -> int:
+    """How many jobs ``sink`` keeps a remote object for."""
+    query = select(func.count()).select_from(sink_pages).where(sink_pages.c.sink == sink)
+    return int(conn.execute(query).scalar_one())
+
+
 def record_external_id(
     conn: Connection, sink: str, job_id: str, external: str, *, now: float
 ) -> None:

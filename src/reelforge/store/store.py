@@ -450,6 +450,11 @@ class Store:
         with read(self._engine) as conn:
             return _sinks.external_id(conn, sink, job_id)
 
+    def count_external_ids(self, sink: str) -> int:
+        """How many jobs the sink ``sink`` keeps a remote object for."""
+        with read(self._engine) as conn:
+            return _sinks.count_external_ids(conn, sink)
+
     def record_external_id(self, sink: str, job_id: str, external_id: str) -> None:
         """Remember the remote object the sink ``sink`` keeps for the job (replacing any)."""
         with write(self._engine) as conn:

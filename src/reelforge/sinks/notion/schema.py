@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from reelforge.campaign.labels import campaign_labels
 from reelforge.core.errors import ErrorCategory
 from reelforge.core.models import JobState
 
@@ -106,7 +107,7 @@ CAMPAIGN_LABELS: Mapping[str, str] = MappingProxyType(
 )
 """Campaign labels with a property of their own."""
 
-_OTHER_CAMPAIGN_LABELS = frozenset({"campaign", "product_category"})
+_OTHER_CAMPAIGN_LABELS = frozenset({"campaign", "dimensions", "product_category"})
 """Labels the campaign layer sets that are not dimensions (and have no required property)."""
 
 _TEXT = frozenset({"rich_text"})
@@ -195,8 +196,11 @@ def dimension_spec(label: str) -> PropertySpec:
 
 
 def dimension_labels(labels: Mapping[str, str]) -> list[str]:
-    """The job's labels that are campaign dimensions (what a campaign puts there besides its
-    own fields), in label order. A job from a plain batch file has its labels here too."""
+    """The job's campaign dimensions, in the campaign's order (its ``dimensions`` label). A job
+    from a plain batch file (or an older campaign job) has its own labels here instead."""
+    combination = campaign_labels(labels)
+    if combination is not None and combination.dimensions:
+        return list(combination.dimensions)
     return [
         name
         for name in labels

@@ -7,13 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-
 from reelforge.sinks.notion.sink import SINK_NAME
 from reelforge.sinks.status import SinkStatus, sink_status
 from reelforge.store import Store
-from reelforge.store.engine import read
-from reelforge.store.schema import sink_pages
 
 __all__ = ["NotionStatus", "known_pages", "notion_status"]
 
@@ -33,9 +29,7 @@ class NotionStatus:
 
 def known_pages(store: Store) -> int:
     """How many jobs have a recorded Notion page."""
-    query = select(func.count()).select_from(sink_pages).where(sink_pages.c.sink == SINK_NAME)
-    with read(store.engine) as conn:
-        return int(conn.execute(query).scalar_one())
+    return store.count_external_ids(SINK_NAME)
 
 
 def notion_status(store: Store, *, now: Callable[[], float] = time.time) -> NotionStatus:
