@@ -12,9 +12,12 @@ __all__ = [
     "ConfigOption",
     "DbOption",
     "EventsJsonlOption",
+    "JobTimeoutOption",
     "JsonOption",
+    "MaxInFlightOption",
     "NotionOption",
     "OutOption",
+    "RpmOption",
     "SimulatorOption",
     "SinkWaitOption",
     "WebhookOption",
@@ -70,5 +73,18 @@ SinkWaitOption = Annotated[
         min=0,
         help="Seconds the sinks get after the batch to deliver what is left; the rest waits "
         "for the next run or `reelforge sinks sync`.",
+    ),
+]
+MaxInFlightOption = Annotated[
+    int, typer.Option(min=1, max=1000, help="Most videos in flight on the provider at once.")
+]
+RpmOption = Annotated[int | None, typer.Option(min=1, help="Most create requests per minute.")]
+JobTimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        min=1,
+        help="Seconds a job may take on the provider before it is left for "
+        "`reelforge reconcile` (after one last check).",
     ),
 ]

@@ -1,19 +1,27 @@
-"""Engine sessions for commands that continue recorded batches (``retry``, ``reconcile``)."""
+"""Engine sessions: running a batch with its sinks and live view (``run``, ``campaign run``,
+``demo``) and continuing recorded batches (``retry``, ``reconcile``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from reelforge.app.batchrun import BatchResult
 from reelforge.app.forge import Forge
 from reelforge.cli._common import err_console
+from reelforge.cli._sinkflags import report_sinks
 from reelforge.cli.live import BatchView
 from reelforge.core.errors import ConfigError
 from reelforge.engine import Engine
-from reelforge.store import BatchRow, JobRow
+from reelforge.sinks.config import SinkPlan, build_sinks
+from reelforge.sinks.follow import DEFAULT_FINAL_WAIT, follow_sinks
+from reelforge.store import BatchRow, BatchSummary, JobRow
 
-__all__ = ["check_accounts", "follow_batch", "forge_for"]
+_T = TypeVar("_T")
+UpdateHook = Callable[[BatchSummary], None] | None
+
+__all__ = ["check_accounts", "follow_batch", "forge_for", "run_with_engine"]
 
 
 def forge_for(
@@ -64,3 +72,28 @@ async def follow_batch(
         jobs=tuple(engine.store.jobs(batch.id)),
         out_dir=out_dir / batch.name,
     )
+
+
+async def run_with_engine(
+    forge: Forge,
+    batch_name: str,
+    work: Callable[[Engine, UpdateHook], Awaitable[_T]],
+    *,
+    live: bool,
+    sinks: SinkPlan | None = None,
+    sink_wait: float = DEFAULT_FINAL_WAIT,
+) -> _T:
+    """Run ``work(engine, on_update)`` on the forge's engine (the forge entered already), with
+    the sinks following the outbox and, when ``live``, the batch's live view."""
+    async with forge.engine() as engine:
+        built = build_sinks(sinks, store=engine.store) if sinks else []
+        follower = follow_sinks(engine.store, built, final_wait=sink_wait)
+        async with follower:
+            if not live:
+                result = await work(engine, None)
+            else:
+                view = BatchView(engine.store, batch_name, console=err_console)
+                with view.live:
+                    result = await work(engine, view.update)
+        report_sinks(follower)
+        return result

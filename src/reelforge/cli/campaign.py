@@ -34,20 +34,23 @@ from reelforge.cli._options import (
     ConfigOption,
     DbOption,
     EventsJsonlOption,
+    JobTimeoutOption,
     JsonOption,
+    MaxInFlightOption,
     NotionOption,
     OutOption,
+    RpmOption,
     SimulatorOption,
     SinkWaitOption,
     WebhookOption,
 )
-from reelforge.cli._sinkflags import report_sinks, sink_plan
-from reelforge.cli.live import BatchView
+from reelforge.cli._session import run_with_engine
+from reelforge.cli._sinkflags import sink_plan
 from reelforge.cli.run import parse_budget, report, result_dict
 from reelforge.compliance import Severity, Verdict
 from reelforge.core.polling import PollPolicy
-from reelforge.sinks.config import SinkPlan, build_sinks
-from reelforge.sinks.follow import DEFAULT_FINAL_WAIT, follow_sinks
+from reelforge.sinks.config import SinkPlan
+from reelforge.sinks.follow import DEFAULT_FINAL_WAIT
 
 __all__ = ["campaign_app"]
 
@@ -126,18 +129,9 @@ def run(
     campaign_file: CampaignFile,
     out: OutOption = Path("reelforge-out"),
     budget: BudgetOption = None,
-    max_in_flight: Annotated[
-        int, typer.Option(min=1, max=1000, help="Most videos in flight on the provider at once.")
-    ] = 4,
-    rpm: Annotated[int | None, typer.Option(min=1, help="Most create requests per minute.")] = None,
-    timeout: Annotated[
-        float,
-        typer.Option(
-            min=1,
-            help="Seconds a job may take on the provider before it is left for "
-            "`reelforge reconcile` (after one last check).",
-        ),
-    ] = 3600.0,
+    max_in_flight: MaxInFlightOption = 4,
+    rpm: RpmOption = None,
+    timeout: JobTimeoutOption = 3600.0,
     write_prompts: WritePromptsOption = False,
     writer_model: WriterModelOption = DEFAULT_WRITER_MODEL,
     prompt_cache: PromptCacheOption = DEFAULT_PROMPT_CACHE,
@@ -270,19 +264,14 @@ async def _run(
             + (f" of a ${review.budget:.2f} budget" if review.budget is not None else "")
             + (f"; sinks: {sinks.describe()}" if sinks else "")
         )
-        async with forge.engine() as engine:
-            follower = follow_sinks(
-                engine.store, build_sinks(sinks, store=engine.store), final_wait=wait
-            )
-            async with follower:
-                if not live:
-                    result = await run_campaign(engine, review, out=out)
-                else:
-                    view = BatchView(engine.store, review.batch_name, console=err_console)
-                    with view.live:
-                        result = await run_campaign(engine, review, out=out, on_update=view.update)
-            report_sinks(follower)
-            return result
+        return await run_with_engine(
+            forge,
+            review.batch_name,
+            lambda engine, on_update: run_campaign(engine, review, out=out, on_update=on_update),
+            live=live,
+            sinks=sinks,
+            sink_wait=wait,
+        )
 
 
 def campaign_result_dict(result: CampaignResult) -> dict[str, object]:

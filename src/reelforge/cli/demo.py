@@ -14,8 +14,9 @@ from reelforge.app.campaignrun import CampaignResult, review_campaign, run_campa
 from reelforge.app.demo import demo_campaign
 from reelforge.app.forge import Forge
 from reelforge.cli._common import ExitCode, err_console, out_console, print_json, reelforge_errors
+from reelforge.cli._session import run_with_engine
 from reelforge.cli.campaign import campaign_result_dict
-from reelforge.cli.live import BatchView, summary_table
+from reelforge.cli.live import summary_table
 from reelforge.core.models import JobState
 
 __all__ = ["demo"]
@@ -68,9 +69,9 @@ async def _run(forge: Forge, out: Path, *, live: bool) -> CampaignResult:
             f"({len(review.rejected)} rejected by compliance), {forge.max_in_flight} at a "
             f"time, into {out / review.batch_name}/"
         )
-        async with forge.engine() as engine:
-            if not live:
-                return await run_campaign(engine, review, out=out)
-            view = BatchView(engine.store, review.batch_name, console=err_console)
-            with view.live:
-                return await run_campaign(engine, review, out=out, on_update=view.update)
+        return await run_with_engine(
+            forge,
+            review.batch_name,
+            lambda engine, on_update: run_campaign(engine, review, out=out, on_update=on_update),
+            live=live,
+        )

@@ -18,20 +18,24 @@ from reelforge.cli._options import (
     ConfigOption,
     DbOption,
     EventsJsonlOption,
+    JobTimeoutOption,
     JsonOption,
+    MaxInFlightOption,
     NotionOption,
     OutOption,
+    RpmOption,
     SimulatorOption,
     SinkWaitOption,
     WebhookOption,
 )
-from reelforge.cli._sinkflags import report_sinks, sink_plan
-from reelforge.cli.live import BatchView, summary_table
+from reelforge.cli._session import run_with_engine
+from reelforge.cli._sinkflags import sink_plan
+from reelforge.cli.live import summary_table
 from reelforge.core.errors import InvalidSpecError
 from reelforge.core.models import JobState
 from reelforge.core.polling import PollPolicy
-from reelforge.sinks.config import SinkPlan, build_sinks
-from reelforge.sinks.follow import DEFAULT_FINAL_WAIT, follow_sinks
+from reelforge.sinks.config import SinkPlan
+from reelforge.sinks.follow import DEFAULT_FINAL_WAIT
 
 __all__ = ["parse_budget", "result_dict", "run"]
 
@@ -41,21 +45,12 @@ def run(
         Path, typer.Argument(help="A batch file: YAML, JSON, JSONL or CSV.", show_default=False)
     ],
     out: OutOption = Path("reelforge-out"),
-    max_in_flight: Annotated[
-        int, typer.Option(min=1, max=1000, help="Most videos in flight on the provider at once.")
-    ] = 4,
-    rpm: Annotated[int | None, typer.Option(min=1, help="Most create requests per minute.")] = None,
+    max_in_flight: MaxInFlightOption = 4,
+    rpm: RpmOption = None,
     budget: Annotated[
         str | None, typer.Option(help="Most dollars the batch may spend (e.g. 25 or 12.50).")
     ] = None,
-    timeout: Annotated[
-        float,
-        typer.Option(
-            min=1,
-            help="Seconds a job may take on the provider before it is left for "
-            "`reelforge reconcile` (after one last check).",
-        ),
-    ] = 3600.0,
+    timeout: JobTimeoutOption = 3600.0,
     base_url: BaseUrlOption = None,
     db: DbOption = None,
     simulator: SimulatorOption = None,
@@ -130,21 +125,16 @@ async def _run(
             + f"; database {forge.db_url}"
             + (f"; sinks: {sinks.describe()}" if sinks else "")
         )
-        async with forge.engine() as engine:
-            follower = follow_sinks(
-                engine.store, build_sinks(sinks, store=engine.store), final_wait=wait
-            )
-            async with follower:
-                if not live:
-                    result = await run_batch(engine, batch, out=out, budget=budget)
-                else:
-                    view = BatchView(engine.store, batch.name, console=err_console)
-                    with view.live:
-                        result = await run_batch(
-                            engine, batch, out=out, budget=budget, on_update=view.update
-                        )
-            report_sinks(follower)
-            return result
+        return await run_with_engine(
+            forge,
+            batch.name,
+            lambda engine, on_update: run_batch(
+                engine, batch, out=out, budget=budget, on_update=on_update
+            ),
+            live=live,
+            sinks=sinks,
+            sink_wait=wait,
+        )
 
 
 def report(result: BatchResult, *, as_json: bool) -> None:
