@@ -35,6 +35,7 @@ from reelforge.core.errors import ConfigError
 from reelforge.sinks.base import Sink
 from reelforge.sinks.jsonl import JsonlSink
 from reelforge.sinks.notion.settings import NotionSettings
+from reelforge.sinks.verify import signer
 from reelforge.sinks.webhook import WebhookSink, redact_url
 from reelforge.store import Store
 
@@ -153,12 +154,14 @@ def resolve_sinks(
     notion: bool | None = None,
     webhooks: Sequence[str] = (),
     jsonl: Path | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> SinkPlan:
     """Combine the file's ``[sinks]`` table with the flags into a :class:`SinkPlan`.
 
     ``notion`` True/False forces the Notion sink on or off (None: as the file says). Notion's
     token and database id come from the environment; a missing one is a :class:`ConfigError`
-    naming the variables."""
+    naming the variables; so is a webhook whose secret is not in ``environ`` (default: the
+    process's environment) or is not a ``whsec_`` secret."""
     try:
         parsed = _ConfigFile.model_validate(dict(config or {}))
     except ValidationError as exc:
@@ -189,7 +192,10 @@ def resolve_sinks(
         except ValueError as exc:
             raise ConfigError(f"--webhook: {exc}") from None
     path = jsonl if jsonl is not None else (sinks.jsonl.path if sinks.jsonl else None)
-    return SinkPlan(notion=notion_settings, webhooks=tuple(targets), jsonl=path)
+    plan = SinkPlan(notion=notion_settings, webhooks=tuple(targets), jsonl=path)
+    for target in plan.webhooks:  # a missing or unusable secret stops the run before it starts
+        signer(_secret(target, os.environ if environ is None else environ))
+    return plan
 
 
 def build_sinks(
@@ -218,16 +224,20 @@ def build_sinks(
             )
         )
     for target in plan.webhooks:
-        secret = env.get(target.secret_env, "").strip()
-        if not secret:
-            raise ConfigError(
-                f"the webhook {redact_url(target.url)} needs its secret in {target.secret_env} "
-                "(whsec_ followed by base64)"
-            )
-        sinks.append(WebhookSink(target.url, secret, client=http_client))
+        sinks.append(WebhookSink(target.url, _secret(target, env), client=http_client))
     if plan.jsonl is not None:
         sinks.append(JsonlSink(plan.jsonl))
     return sinks
+
+
+def _secret(target: WebhookTarget, environ: Mapping[str, str]) -> str:
+    secret = environ.get(target.secret_env, "").strip()
+    if not secret:
+        raise ConfigError(
+            f"the webhook {redact_url(target.url)} needs its secret in {target.secret_env} "
+            "(whsec_ followed by base64)"
+        )
+    return secret
 
 
 def _check_url(value: str) -> str:
