@@ -53,9 +53,6 @@ CONFIG_FILE = Path("reelforge.toml")
 """Read from the working folder when it exists (``--config`` names another)."""
 DEFAULT_SECRET_ENV = "REELFORGE_WEBHOOK_SECRET"  # noqa: S105  # a variable name, not a secret
 _MAX_CONFIG_BYTES = 1024 * 1024
-NOTION_RATE = 2.8
-"""Requests a second the Notion sink makes, on average."""
-NOTION_BURST = 1
 
 
 class _Strict(BaseModel):
@@ -212,17 +209,7 @@ def build_sinks(
         from reelforge.sinks.notion._api import make_client  # noqa: PLC0415  # only when used
         from reelforge.sinks.notion.sink import NotionSink  # noqa: PLC0415
 
-        # Notion allows an average of 3 requests a second. A bucket of rate r and burst b lets
-        # b + 10r requests into any 10 seconds: 1 + 28 stays under 30 with room for jitter.
-        sinks.append(
-            NotionSink(
-                make_client(plan.notion),
-                plan.notion,
-                store=store,
-                rate=NOTION_RATE,
-                burst=NOTION_BURST,
-            )
-        )
+        sinks.append(NotionSink(make_client(plan.notion), plan.notion, store=store))
     for target in plan.webhooks:
         sinks.append(WebhookSink(target.url, _secret(target, env), client=http_client))
     if plan.jsonl is not None:

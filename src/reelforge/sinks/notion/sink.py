@@ -29,6 +29,12 @@ from reelforge.store.rows import BatchRow, JobRow
 
 __all__ = ["SINK_NAME", "NotionSink", "PageStore"]
 
+DEFAULT_RATE = 2.8
+"""Requests a second, on average: under Notion's 3, with room for the network's jitter (the
+server sees arrival times, not send times)."""
+DEFAULT_BURST = 1
+"""With bursts of 1, any 10 seconds hold at most 1 + 10 x 2.8 = 29 requests."""
+
 SINK_NAME = "notion"
 SCHEMA_TTL = 300.0
 """Seconds a data source's schema is trusted before it is read again."""
@@ -69,8 +75,8 @@ class NotionSink:
         settings: NotionSettings,
         *,
         store: PageStore,
-        rate: float = 3.0,
-        burst: int = 3,
+        rate: float = DEFAULT_RATE,
+        burst: int = DEFAULT_BURST,
         limiter: RateLimiter | None = None,
         clock: Clock | None = None,
         schema_ttl: float = SCHEMA_TTL,
