@@ -3,21 +3,17 @@ deduplicates by ``webhook-id``, and answers what a test scripts (503s, a 410...)
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from reelforge._serve import ThreadedServer
 from reelforge.sinks import InvalidWebhookError, verify_webhook
 
 
@@ -51,14 +47,14 @@ class Receiver:
         """Once this many events are accepted, answer 503 to everything new."""
         self.received = Received()
         self.lock = threading.Lock()
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
         app = Starlette(routes=[Route("/hooks/reelforge", self._hook, methods=["POST"])])
-        self._server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self._server = ThreadedServer(
+            app,
+            label="the receiver",
+            thread_name="webhook-receiver",
+            timeout_graceful_shutdown=None,  # on exit, let requests in progress finish
         )
-        self._thread: threading.Thread | None = None
+        self.port = self._server.port
 
     @property
     def url(self) -> str:
@@ -102,27 +98,11 @@ class Receiver:
             )
 
     def __enter__(self) -> Receiver:
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(self._server.serve(sockets=[self._socket])), daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            assert self._thread.is_alive(), "the receiver did not start"
-            assert time.monotonic() < deadline, "the receiver did not start in time"
-            time.sleep(0.01)
+        self._server.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._socket.close()
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.stop()
 
 
 def events_by_job(accepted: list[dict[str, Any]]) -> Iterator[tuple[str, list[int]]]:
