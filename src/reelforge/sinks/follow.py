@@ -65,6 +65,16 @@ class SinkFollower:
 
     async def __aenter__(self) -> Self:
         if self._runner is not None:
+            try:
+                for sink in self._runner.sinks:
+                    # An optional hook: a sink that can tell a setup problem (a wrong token, a
+                    # database not shared) refuses before the run starts, not at its end.
+                    preflight = getattr(sink, "preflight", None)
+                    if preflight is not None:
+                        await preflight()
+            except BaseException:
+                await self._runner.aclose()
+                raise
             self._task = asyncio.create_task(
                 self._runner.run_forever(self._poll_interval), name="reelforge-sinks"
             )

@@ -50,7 +50,11 @@ _sdk_log = logging.getLogger("reelforge.sinks.notion.http")
 
 
 class NotionUnavailableError(SinkUnavailableError):
-    """Notion could not take the request now; try again later."""
+    """Notion could not take the request now; try again later.
+
+    ``misconfigured`` marks what only a person can fix (a wrong token, a database not shared
+    with the integration, a missing ``Job ID`` property): retried slowly while running, but
+    refused before a run starts."""
 
     def __init__(
         self,
@@ -60,11 +64,13 @@ class NotionUnavailableError(SinkUnavailableError):
         status: int | None = None,
         code: str | None = None,
         request_id: str | None = None,
+        misconfigured: bool = False,
     ) -> None:
         super().__init__(message, retry_after=retry_after)
         self.status = status
         self.code = code
         self.request_id = request_id
+        self.misconfigured = misconfigured
 
 
 class NotionNotFoundError(NotionUnavailableError):
@@ -188,6 +194,7 @@ class NotionApi:
             return NotionUnavailableError(
                 f"Notion refused access ({what}): {message} {detail}; {hint}, then restart",
                 retry_after=CONFIG_RETRY_AFTER,
+                misconfigured=True,
                 status=status,
                 code=code,
                 request_id=request_id,
@@ -197,6 +204,7 @@ class NotionApi:
                 f"not found in Notion ({what}): {message} {detail}; check the id and that the "
                 "database is shared with the integration",
                 retry_after=CONFIG_RETRY_AFTER,
+                misconfigured=True,
                 status=status,
                 code=code,
                 request_id=request_id,

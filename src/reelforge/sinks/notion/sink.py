@@ -16,6 +16,7 @@ from reelforge.core.clock import Clock
 from reelforge.core.errors import ConfigError
 from reelforge.sinks.base import SinkEvent
 from reelforge.sinks.notion._api import (
+    CONFIG_RETRY_AFTER,
     NotionApi,
     NotionNotFoundError,
     NotionRejectedError,
@@ -137,17 +138,31 @@ class NotionSink:
         try:
             data_source_id, _ = await find_data_source(self._api, self._settings)
         except ConfigError as exc:  # several data sources, none chosen: wait for the fix
-            raise NotionUnavailableError(exc.message, retry_after=60.0) from exc
+            raise NotionUnavailableError(
+                exc.message, retry_after=CONFIG_RETRY_AFTER, misconfigured=True
+            ) from exc
         schema = DataSourceSchema.from_response(await read_schema(self._api, data_source_id))
         job_id = self._settings.prop("Job ID")
         if schema.types.get(job_id) != "rich_text":
             raise NotionUnavailableError(
                 f"the Notion data source {data_source_id} has no text property {job_id!r}: "
                 "run `reelforge notion init`",
-                retry_after=60.0,
+                retry_after=CONFIG_RETRY_AFTER,
+                misconfigured=True,
             )
         self._schema, self._schema_at = schema, now
         return schema
+
+    async def preflight(self) -> None:
+        """Check before a run that the sink can work: :class:`ConfigError` when only a person
+        can fix it (token, sharing, ``Job ID``); Notion being down or busy is not an error
+        here (the run goes on and the sink catches up later)."""
+        try:
+            await self.schema()
+        except NotionUnavailableError as exc:
+            if exc.misconfigured:
+                raise ConfigError(f"the Notion sink cannot work: {exc}") from None
+            log.warning("Notion is not reachable yet (%s); its updates will follow", exc)
 
     async def find_page(self, job_id: str) -> str | None:
         """The id of the page whose ``Job ID`` is ``job_id`` (the oldest, if there are several)."""
