@@ -23,6 +23,10 @@ def _run(connection: Connection) -> None:
         include_name=include_name,
         render_as_batch=True,
         compare_type=True,
+        # SQLite runs DDL inside transactions. Without this, Alembic commits after each
+        # revision, releasing the write lock between them: another process migrating the same
+        # file could then apply a revision this one has already planned to apply.
+        transactional_ddl=True,
     )
     with context.begin_transaction():
         context.run_migrations()
