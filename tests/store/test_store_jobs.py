@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 from store_helpers import FakeClock, new_jobs
 
-from reelforge.core.errors import InvalidSpecError
+from reelforge.core.errors import ErrorCategory, InvalidSpecError
 from reelforge.core.models import JobSpec, JobState
 from reelforge.core.naming import is_safe_component
 from reelforge.store import (
@@ -135,3 +136,28 @@ def test_batch_summary_counts_every_state(store: Store, batch: str) -> None:
     assert summary.counts[JobState.DONE] == 0
     assert summary.estimated == Decimal("1.2000")
     assert summary.budget_usd == Decimal("10.0000")
+
+
+def test_a_job_compliance_rejected_is_added_already_rejected(store: Store) -> None:
+    store.upsert_batch("camp", name="Campaign", out_dir="out")
+    accepted, blocked = new_jobs(2)
+    blocked = replace(blocked, rejected="error: claims.cures: claims to cure ('cures' at 12)")
+
+    assert store.add_jobs("camp", [accepted, blocked]) == 2
+    # Run again: nothing new, nothing changed.
+    assert store.add_jobs("camp", [accepted, blocked]) == 0
+
+    rows = {job.key: job for job in store.jobs("camp")}
+    assert rows["job-0"].state is JobState.PENDING
+    rejected = rows["job-1"]
+    assert rejected.state is JobState.REJECTED
+    assert rejected.category is ErrorCategory.COMPLIANCE
+    assert rejected.error == blocked.rejected
+    history = store.history(rejected.id)
+    assert [event.state for event in history if event.kind is EventKind.STATE] == [
+        JobState.PENDING,
+        JobState.REJECTED,
+    ]
+    summary = store.batch_summary("camp")
+    assert summary.reserved == 0
+    assert rejected.actual_cost == Decimal(0)

@@ -41,9 +41,11 @@ QUEUE_NAME = "reelforge-submit"
 _RUNNING = ("PENDING", "ENQUEUED")
 _MAX_RESTARTS = 3
 _DOWNLOADS_AT_ONCE = 8
-_STARTED = frozenset(JobState) - FINAL - {JobState.PENDING, JobState.WAITING}
-_DOWNLOADING = frozenset({JobState.COMPLETED, JobState.DOWNLOADING})
+_UNSENT = frozenset({JobState.PENDING, JobState.WAITING})
+"""Jobs whose create has not been attempted: compliance can still stop them."""
+_STARTED = frozenset(JobState) - FINAL - _UNSENT
 """Jobs whose workflow has started: a queued workflow of a waiting job is merely waiting."""
+_DOWNLOADING = frozenset({JobState.COMPLETED, JobState.DOWNLOADING})
 
 log = logging.getLogger("reelforge.engine")
 
@@ -182,9 +184,10 @@ class Engine:
         Running the same batch again continues it: jobs already recorded keep their state,
         and a job that was ever created on the provider is never created again.
 
-        ``rejected`` maps job keys to the reasons compliance blocked them: those jobs are
-        recorded as ``rejected`` (category ``compliance``) before anything is enqueued, so
-        they are never sent. A key already past ``pending`` is left as it is.
+        ``rejected`` maps job keys to the reasons compliance blocked them: a new job is added
+        already ``rejected`` (category ``compliance``), and one recorded by an earlier run
+        that has not been sent yet (``pending`` or ``waiting``) is rejected now, before
+        anything is enqueued. A job already sent is left as it is.
         """
         store = self.store
         await asyncio.to_thread(
@@ -204,6 +207,7 @@ class Engine:
                 position=job.index,
                 account=self.account,
                 estimated_cost=self.prices.estimate(job.spec),
+                rejected=(rejected or {}).get(job.key),
             )
             for job in batch.jobs
         ]
@@ -216,11 +220,11 @@ class Engine:
     def _reject(self, batch_id: str, rejected: Mapping[str, str]) -> None:
         for job in self.store.jobs(batch_id):
             reason = rejected.get(job.key)
-            if reason is not None and job.state is JobState.PENDING:
+            if reason is not None and job.state in _UNSENT:
                 self.store.transition(
                     job.id,
                     JobState.REJECTED,
-                    expect={JobState.PENDING},
+                    expect=_UNSENT,
                     category=ErrorCategory.COMPLIANCE,
                     error=reason,
                 )

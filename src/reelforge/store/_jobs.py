@@ -57,8 +57,10 @@ class JobFields(TypedDict, total=False):
 _FIELD_NAMES = frozenset(JobFields.__annotations__)
 
 
-def add_jobs(conn: Connection, batch_id: str, new: Sequence[NewJob], *, now: float) -> int:
-    """Insert the jobs of ``new`` that the batch does not have yet; return how many."""
+def add_jobs(
+    conn: Connection, batch_id: str, new: Sequence[NewJob], *, now: float
+) -> list[tuple[str, NewJob]]:
+    """Insert the jobs of ``new`` that the batch does not have yet; return them with their ids."""
     batch_row(conn, batch_id)
     by_id: dict[str, NewJob] = {}
     for item in new:
@@ -77,7 +79,7 @@ def add_jobs(conn: Connection, batch_id: str, new: Sequence[NewJob], *, now: flo
         existing.update(conn.scalars(select(jobs.c.id).where(jobs.c.id.in_(chunk))))
     fresh = [(i, by_id[i]) for i in ids if i not in existing]
     if not fresh:
-        return 0
+        return []
     conn.execute(jobs.insert(), [_job_values(batch_id, i, item, now) for i, item in fresh])
     conn.execute(
         costs.insert(),
@@ -104,7 +106,7 @@ def add_jobs(conn: Connection, batch_id: str, new: Sequence[NewJob], *, now: flo
             progress=0,
             data={"key": item.key, "position": item.position},
         )
-    return len(fresh)
+    return fresh
 
 
 def _job_values(batch_id: str, identifier: str, item: NewJob, now: float) -> dict[str, Any]:

@@ -76,6 +76,9 @@ class NewJob:
     account: str = "default"
     """The provider account (partition key): a hash, never the key itself."""
     estimated_cost: Decimal | None = None
+    rejected: str | None = None
+    """Why compliance blocked the job: it is recorded ``rejected`` (category ``compliance``)
+    in the same transaction that adds it, so it is never ``pending``, not even for a moment."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

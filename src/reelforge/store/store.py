@@ -158,10 +158,25 @@ class Store:
 
         Idempotent: a job whose key the batch already has is left exactly as it is (its spec
         is not replaced), so running the same batch again inserts and changes nothing. Each
-        new job starts ``pending`` with a creation event and a row in the cost ledger.
+        new job starts ``pending`` with a creation event and a row in the cost ledger; one with
+        :attr:`NewJob.rejected` set moves on to ``rejected`` in the same transaction.
         """
         with write(self._engine) as conn:
-            return _jobs.add_jobs(conn, batch_id, jobs, now=self._now())
+            now = self._now()
+            fresh = _jobs.add_jobs(conn, batch_id, jobs, now=now)
+            for job_id, item in fresh:
+                if item.rejected is not None:
+                    _jobs.transition(
+                        conn,
+                        job_id,
+                        JobState.REJECTED,
+                        expect={JobState.PENDING},
+                        data=None,
+                        fields={"category": ErrorCategory.COMPLIANCE, "error": item.rejected},
+                        now=now,
+                    )
+                    _ledger.settle(conn, job_id, Decimal(0), now=now, released=True)
+            return len(fresh)
 
     def get_job(self, job_id: str) -> JobRow:
         """The job; :class:`~reelforge.store.errors.JobNotFoundError` if there is none."""
