@@ -116,3 +116,27 @@ def test_the_name_is_stable_per_path(tmp_path: Path) -> None:
     assert one.name.startswith("jsonl:events.jsonl:")
     assert one.name != JsonlSink(tmp_path / "other" / "events.jsonl").name
     assert JsonlSink(tmp_path / "x.jsonl", name="jsonl:audit").name == "jsonl:audit"
+
+
+async def test_an_append_that_fails_half_way_is_repaired_before_the_retry(
+    store: Store, tmp_path: Path, fake_time: FakeTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that fills up in the middle of a line leaves half of it; the retried line must
+    not be glued to it."""
+    add_batch(store, 3)
+    path = tmp_path / "events.jsonl"
+    sink = JsonlSink(path)
+    real_append = JsonlSink._append
+    calls = {"n": 0}
+
+    def flaky_append(self: JsonlSink, line: str) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            real_append(self, line[: len(line) // 2])
+            raise OSError(28, "No space left on device")
+        real_append(self, line)
+
+    monkeypatch.setattr(JsonlSink, "_append", flaky_append)
+    assert await SinkRunner(store, [sink], sleep=fake_time.sleep).drain()
+
+    assert _event_ids(path) == [event.id for event in store.events_after(0, 100)]

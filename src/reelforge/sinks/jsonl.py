@@ -65,6 +65,9 @@ class JsonlSink:
             )
             await asyncio.to_thread(self._append, line + "\n")
         except OSError as exc:
+            # A failed append may have left half a line: read (and repair) the tail again
+            # before the retry, so the retried line starts on a line of its own.
+            self._last = None
             raise SinkUnavailableError(f"cannot write {self._path}: {exc.strerror or exc}") from exc
         self._last = item.event.id
 
