@@ -21,7 +21,8 @@ from notion_helpers import (
 from reelforge.core.errors import ErrorCategory
 from reelforge.core.models import JobState
 from reelforge.fakenotion import CreatedDatabase, EmbeddedFakeNotion
-from reelforge.sinks.notion import NotionSettings, NotionSink
+from reelforge.sinks.base import SinkUnavailableError
+from reelforge.sinks.notion import NotionSettings, NotionSink, NotionUnavailableError
 from reelforge.store import Store
 
 
@@ -294,3 +295,39 @@ async def test_a_database_with_several_data_sources_waits_for_a_choice(
     [job] = add_jobs(store, 1, out_dir=out_dir)
     with pytest.raises(SinkUnavailableError, match="NOTION_DATA_SOURCE_ID"):
         await sink.deliver(event(store, job))
+
+
+async def test_a_create_without_an_answer_is_not_repeated_while_search_lags(
+    fake: EmbeddedFakeNotion,
+    ready: CreatedDatabase,
+    sink: NotionSink,
+    store: Store,
+    out_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Notion created the page but the answer was lost, and its search does not show the page
+    yet: the sink waits (unavailable) instead of creating a second page."""
+    [job] = add_jobs(store, 1, out_dir=out_dir)
+    real_call = sink._api.call
+    lagging = {"on": True}
+
+    async def call(method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
+        if method == "POST" and path.endswith("/query") and lagging["on"]:
+            return {"object": "list", "results": [], "next_cursor": None, "has_more": False}
+        answer = await real_call(method, path, body, **kwargs)
+        if method == "POST" and path == "pages":
+            raise NotionUnavailableError("the connection dropped before the answer")
+        return answer
+
+    monkeypatch.setattr(sink._api, "call", call)
+    for _ in range(3):
+        with pytest.raises(SinkUnavailableError):
+            await sink.deliver(event(store, job))
+    assert _creates(fake) == 1
+
+    lagging["on"] = False  # the page shows in queries now: it is adopted, not made again
+    submit(store, job, "video_lag")
+    await sink.deliver(event(store, job))
+    assert _creates(fake) == 1
+    assert _page_of(fake, ready, job)["Video ID"] == "video_lag"
+    assert not str(store.external_id("notion", job)).startswith("pending:")

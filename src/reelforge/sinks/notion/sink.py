@@ -35,6 +35,12 @@ DEFAULT_RATE = 2.8
 server sees arrival times, not send times)."""
 DEFAULT_BURST = 1
 """With bursts of 1, any 10 seconds hold at most 1 + 10 x 2.8 = 29 requests."""
+CREATE_GRACE = 30.0
+"""Seconds to wait for a page whose create got no answer to show in queries before creating
+another (Notion's search lags its writes)."""
+_IN_DOUBT = "pending:"
+"""A recorded page id ``pending:<unix time>`` means a create was sent then and its answer not
+recorded; ``pending:0`` means a create was refused (nothing to wait for)."""
 
 SINK_NAME = "notion"
 SCHEMA_TTL = 300.0
@@ -119,10 +125,23 @@ class NotionSink:
         try:
             await self._write(job, schema, properties)
         except NotionRejectedError:
-            # Perhaps the schema changed under us: read it again before the next event.
+            # Perhaps the schema changed under us (a property removed or retyped): read it
+            # again and try once more, or this event (maybe the job's last) would be skipped.
             self._schema = None
             self._written.pop(job.id, None)
-            raise
+            fresh = await self.schema()
+            if fresh == schema:
+                raise
+            schema = fresh
+            properties = page_properties(
+                job,
+                item.assets,
+                schema=schema,
+                settings=self._settings,
+                batch_name=await self._batch_name(job),
+            )
+            digest = _digest(properties)
+            await self._write(job, schema, properties)
         self._written[job.id] = digest
 
     async def aclose(self) -> None:
@@ -190,7 +209,9 @@ class NotionSink:
         return str(pages[0]["id"])
 
     async def _write(self, job: JobRow, schema: DataSourceSchema, props: dict[str, Any]) -> None:
-        page_id = await asyncio.to_thread(self._store.external_id, self.name, job.id)
+        recorded = await asyncio.to_thread(self._store.external_id, self.name, job.id)
+        in_doubt = recorded is not None and recorded.startswith(_IN_DOUBT)
+        page_id = None if in_doubt else recorded
         if page_id is not None:
             try:
                 await self._update(page_id, props)
@@ -206,15 +227,30 @@ class NotionSink:
             await self._remember(job.id, page_id)
             await self._update(page_id, props)
             return
-        created = await self._api.call(
-            "POST",
-            "pages",
-            {
-                "parent": {"type": "data_source_id", "data_source_id": schema.data_source_id},
-                "properties": props,
-            },
-            what=f"create the page of job {job.id}",
-        )
+        if in_doubt and recorded is not None:
+            # A create got no answer (or the process died during it): the page may exist but
+            # not show in queries yet. Give Notion's search time before creating another.
+            waited = time.time() - _doubt_since(recorded)
+            if waited < CREATE_GRACE:
+                raise NotionUnavailableError(
+                    f"the page of job {job.id} may already exist (a create got no answer "
+                    f"{waited:.0f} s ago); waiting for Notion's search to show it",
+                    retry_after=min(5.0, CREATE_GRACE - waited),
+                )
+        await self._remember(job.id, f"{_IN_DOUBT}{time.time():.3f}")
+        try:
+            created = await self._api.call(
+                "POST",
+                "pages",
+                {
+                    "parent": {"type": "data_source_id", "data_source_id": schema.data_source_id},
+                    "properties": props,
+                },
+                what=f"create the page of job {job.id}",
+            )
+        except NotionRejectedError:
+            await self._remember(job.id, f"{_IN_DOUBT}0")  # refused: nothing was created
+            raise
         await self._remember(job.id, str(created["id"]))
 
     async def _remember(self, job_id: str, page_id: str) -> None:
@@ -247,3 +283,10 @@ class NotionSink:
 def _digest(properties: dict[str, Any]) -> str:
     encoded = json.dumps(properties, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(encoded).hexdigest()
+
+
+def _doubt_since(recorded: str) -> float:
+    try:
+        return float(recorded[len(_IN_DOUBT) :])
+    except ValueError:
+        return 0.0
