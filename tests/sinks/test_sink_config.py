@@ -59,7 +59,7 @@ def test_the_file_names_every_sink(tmp_path: Path, notion_env: None) -> None:
     described = plan.describe()
     assert "abc123" not in described  # the URL's token is never shown
     assert "abc123" not in repr(plan.webhooks[0])
-    assert described.startswith("notion, webhook https://hooks.example.com/reelforge?")
+    assert described.startswith("notion, webhook https://hooks.example.com/reelforge?…")
 
 
 def test_flags_add_to_the_file_and_switch_notion_off(tmp_path: Path, notion_env: None) -> None:

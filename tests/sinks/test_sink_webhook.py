@@ -137,7 +137,7 @@ async def test_network_failures_are_retried_without_leaking_the_url(
         await sink.deliver(_item(store))
     text = str(caught.value)
     assert "tok-very-private-42" not in text
-    assert "https://hooks.example.com/in/reelforge?…" in text
+    assert "https://hooks.example.com/in/…?…" in text
     assert caught.value.__cause__ is None
 
 
@@ -154,12 +154,15 @@ def test_name_repr_and_url_reveal_neither_token_nor_secret() -> None:
     assert WebhookSink(URL, SECRET, name="webhook:crm").name == "webhook:crm"
 
 
-def test_redact_url_keeps_host_port_and_path_only() -> None:
-    assert redact_url("https://user:pw@h.example:8443/a/b?x=1#f") == "https://h.example:8443/a/b?…"
+def test_redact_url_keeps_host_port_and_the_first_path_segment_only() -> None:
+    assert redact_url("https://user:pw@h.example:8443/a/b?x=1#f") == "https://h.example:8443/a/…?…"
     assert redact_url("http://[::1]:9000/hook") == "http://[::1]:9000/hook"
+    assert redact_url("https://h.example") == "https://h.example"
+    slack = "https://hooks.slack.example/services/T000/B000/XXXXSECRETXXXX"
+    assert redact_url(slack) == "https://hooks.slack.example/services/…"
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "whsec_", "whsec_!!!"])
+@pytest.mark.parametrize("bad", ["", "   ", "whsec_", "whsec_!!!", "hunter22", "whsec_abcd"])
 def test_an_unusable_secret_is_a_config_error_that_does_not_echo_it(bad: str) -> None:
     with pytest.raises(ConfigError) as caught:
         WebhookSink(URL, bad, client=httpx.AsyncClient())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import binascii
 import json
 import time
@@ -33,17 +34,31 @@ class InvalidWebhookError(ReelforgeError):
         self.reason = reason
 
 
+MIN_SECRET_BYTES = 24
+MAX_SECRET_BYTES = 64
+
+
 def signer(secret: str) -> standardwebhooks.Webhook:
-    """The signer/verifier for a ``whsec_…`` secret (base64 after the prefix). A secret the
-    library cannot use raises :class:`ConfigError`, which never shows the secret."""
+    """The signer/verifier for a ``whsec_…`` secret: the prefix, then 24 to 64 bytes in
+    base64 (what Standard Webhooks asks for). Anything else raises :class:`ConfigError`,
+    which never shows the secret: a receiver given the same text could not agree on the key."""
     if not secret or not secret.strip():
         raise ConfigError("the webhook secret is empty")
+    unusable = ConfigError(
+        f"the webhook secret is not usable: expected whsec_ followed by "
+        f"{MIN_SECRET_BYTES} to {MAX_SECRET_BYTES} bytes in base64"
+    )
+    encoded = secret.strip()
+    if not encoded.startswith("whsec_"):
+        raise unusable
     try:
-        return standardwebhooks.Webhook(secret)
+        key = base64.b64decode(encoded.removeprefix("whsec_"), validate=True)
+        verifier = standardwebhooks.Webhook(encoded)
     except (binascii.Error, ValueError, EmptyWebhookSecretError):
-        raise ConfigError(
-            "the webhook secret is not usable: expected whsec_ followed by base64"
-        ) from None
+        raise unusable from None
+    if not MIN_SECRET_BYTES <= len(key) <= MAX_SECRET_BYTES:
+        raise unusable
+    return verifier
 
 
 def verify_webhook(

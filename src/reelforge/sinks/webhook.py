@@ -7,8 +7,8 @@ The body is :func:`reelforge.sinks.payload.payload` as compact JSON; the headers
 
 Answers: any 2xx is delivered; 410 disables the sink; 408, 429, 5xx, 3xx, timeouts and
 connection errors are retried (honouring ``Retry-After``); any other 4xx refuses the event.
-The endpoint URL may carry a token in its query, so only its scheme, host and path ever
-appear in names, errors and logs; the secret never does.
+The endpoint URL may carry a token in its query or its path, so only its scheme, host and the
+first segment of its path ever appear in names, errors and logs; the secret never does.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ _SNIPPET = 200
 
 
 def redact_url(url: str) -> str:
-    """``url`` without credentials, query or fragment: safe for names, errors and logs."""
+    """``url`` without credentials, query, fragment or path beyond its first segment (Slack-
+    and Discord-style URLs carry their token in the path): safe for names, errors and logs."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -52,7 +53,9 @@ def redact_url(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     hidden = "?…" if parts.query else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}{hidden}"
+    first, _, rest = parts.path.lstrip("/").partition("/")
+    path = f"/{first}" + ("/…" if rest else "") if parts.path else ""
+    return f"{parts.scheme}://{host}{port}{path}{hidden}"
 
 
 class WebhookSink:
