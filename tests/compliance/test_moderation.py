@@ -150,3 +150,11 @@ def test_provider_error_never_shows_the_key(echo: str) -> None:
     assert "Incorrect API key provided" in error.message
     assert "sk-mod" not in str(error)
     assert "1234" not in str(error)
+
+
+def test_flagged_without_a_category_still_blocks() -> None:
+    result = ModerationResult(prompt="x", flagged=True, categories=())
+    (finding,) = result.findings()
+    assert finding.rule_id == "moderation.flagged"
+    assert finding.severity is Severity.ERROR
+    assert ModerationResult(prompt="x", flagged=False, categories=()).findings() == ()

@@ -69,16 +69,24 @@ class ModerationResult:
     """Every category's score, flagged or not."""
 
     def findings(self) -> tuple[Finding, ...]:
-        """One ``error`` finding per flagged category (none when not flagged)."""
+        """One ``error`` finding per flagged category (none when not flagged); a prompt
+        flagged without any category (some gateways answer so) gets ``moderation.flagged``."""
+        if not self.flagged:
+            return ()
+        categories = self.categories or ("flagged",)
         return tuple(
             Finding(
                 rule_id=f"{MODERATION_PACK}.{category}",
                 severity=Severity.ERROR,
-                message=f"the moderation model flagged the prompt for {category}",
+                message=(
+                    f"the moderation model flagged the prompt for {category}"
+                    if self.categories
+                    else "the moderation model flagged the prompt (no category given)"
+                ),
                 pack=MODERATION_PACK,
-                category=category,
+                category=category if self.categories else None,
             )
-            for category in self.categories
+            for category in categories
         )
 
 
