@@ -8,11 +8,13 @@ from decimal import Decimal
 from pathlib import Path
 
 from reelforge.batch import Batch
+from reelforge.core.errors import ConfigError
 from reelforge.core.models import JobState
 from reelforge.engine import Engine
-from reelforge.store import BatchSummary, JobRow
+from reelforge.engine.outcome import FINAL
+from reelforge.store import BatchSummary, JobRow, Store
 
-__all__ = ["BatchResult", "run_batch"]
+__all__ = ["BatchResult", "check_resumable", "run_batch"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -51,3 +53,26 @@ async def run_batch(
         jobs=tuple(engine.store.jobs(batch_id)),
         out_dir=out / batch.name,
     )
+
+
+def check_resumable(store: Store, batch_id: str, *, account: str, base_url: str) -> None:
+    """Before the engine starts: :class:`ConfigError` (exit 2) if the batch has unfinished jobs
+    recorded with another endpoint or key, which this run could never continue.
+
+    The built-in simulator listens on a new address each time, so a batch interrupted on it can
+    only be continued from the same process; against ``reelforge sim`` or a real endpoint, the
+    same ``--base-url`` and key continue it.
+    """
+    foreign = [
+        job.key for job in store.jobs(batch_id) if job.state not in FINAL and job.account != account
+    ]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
+        raise ConfigError(
+            f"batch {batch_id} has {len(foreign)} unfinished jobs recorded with another endpoint "
+            f"or API key than {base_url} ({shown}): continue it with the --base-url and "
+            "OPENAI_API_KEY it ran with (the built-in simulator gets a new address each run: "
+            "use `reelforge sim` and --base-url to resume batches), or use another --db"
+        )

@@ -22,28 +22,31 @@ from pathlib import Path
 
 import openai
 
-from reelforge.app.batchrun import BatchResult
+from reelforge.app.batchrun import BatchResult, check_resumable
 from reelforge.app.jobfile import write_atomic_json
 from reelforge.batch import Batch
 from reelforge.campaign import Campaign, CampaignPlan, PlannedCombination
 from reelforge.campaign.writer import PromptWriter
 from reelforge.compliance import BrandRules, ComplianceResult, Finding, RulePack, Verdict, check
 from reelforge.compliance.moderation import DEFAULT_MODERATION_MODEL, moderate
-from reelforge.core.errors import InvalidSpecError
+from reelforge.core.errors import ErrorCategory, InvalidSpecError
+from reelforge.core.models import JobState
 from reelforge.core.pricing import PriceTable, default_prices
 from reelforge.engine import Engine
-from reelforge.store import BatchSummary
+from reelforge.store import BatchSummary, Store
 
 __all__ = [
     "CampaignResult",
     "CampaignReview",
     "ReviewedCombination",
+    "prepare_recorded",
     "prepare_review",
     "review_campaign",
     "run_campaign",
     "write_report",
 ]
 
+_UNSENT = frozenset({JobState.PENDING, JobState.WAITING})
 REPORT_CSV = "compliance.csv"
 REPORT_JSON = "compliance.json"
 
@@ -212,8 +215,20 @@ class CampaignResult:
 
     @property
     def ok(self) -> bool:
-        """Whether every accepted combination is done."""
-        return self.batch.ok
+        """Whether every accepted combination's job is done."""
+        accepted = {c.combination.key for c in self.review.accepted}
+        return all(job.state is JobState.DONE for job in self.batch.jobs if job.key in accepted)
+
+    @property
+    def still_rejected(self) -> tuple[str, ...]:
+        """Accepted combinations whose job an earlier run rejected: ``rejected`` is final, so
+        they are not sent (run the campaign under another name to make them)."""
+        accepted = {c.combination.key for c in self.review.accepted}
+        return tuple(
+            job.key
+            for job in self.batch.jobs
+            if job.key in accepted and job.state is JobState.REJECTED
+        )
 
 
 def review_campaign(
@@ -234,11 +249,7 @@ def review_campaign(
     """
     plan = plan or campaign.plan()
     table = prices or default_prices()
-    rules = BrandRules(
-        banned_words=campaign.rules.banned_words,
-        required_phrases=campaign.rules.required_phrases,
-        competitors=campaign.rules.competitors,
-    )
+    rules = _brand_rules(campaign)
     reviewed: list[ReviewedCombination] = []
     spent = Decimal(0)
     exhausted = False
@@ -301,6 +312,47 @@ async def prepare_review(
     )
 
 
+def prepare_recorded(store: Store, review: CampaignReview, *, account: str, base_url: str) -> int:
+    """Before the engine starts, make what an earlier run of the campaign recorded agree with
+    this review, so that no recovered workflow sends what this review would not; return how
+    many jobs were rejected.
+
+    Jobs not sent yet (``pending``/``waiting``) are rejected when compliance now rejects their
+    combination, when their combination left the plan (excluded, renamed, out of the sample),
+    or when they were recorded with another prompt or parameters that today's rules reject
+    (a recorded job keeps its recorded spec). Unfinished jobs recorded with another endpoint
+    or key stop the run (:func:`~reelforge.app.batchrun.check_resumable`).
+    """
+    check_resumable(store, review.batch_name, account=account, base_url=base_url)
+    planned = {item.combination.key: item for item in review.combinations}
+    rules = _brand_rules(review.campaign)
+    rejected = 0
+    for job in store.jobs(review.batch_name):
+        if job.state not in _UNSENT:
+            continue
+        item = planned.get(job.key)
+        if item is None:
+            reason = (
+                "not in the campaign any more (excluded, renamed or out of the sample): not sent"
+            )
+        elif not item.accepted:
+            reason = item.reason
+        elif job.spec != item.combination.spec:
+            result = check(job.prompt, spec=job.spec, brand_rules=rules)
+            reason = "; ".join(str(f) for f in result.errors) if not result.ok else ""
+        else:
+            reason = ""
+        if reason and store.transition(
+            job.id,
+            JobState.REJECTED,
+            expect=_UNSENT,
+            category=ErrorCategory.COMPLIANCE,
+            error=reason,
+        ):
+            rejected += 1
+    return rejected
+
+
 def write_report(review: CampaignReview, folder: Path) -> tuple[Path, Path]:
     """Write ``compliance.csv`` and ``compliance.json`` into ``folder`` (atomically)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -336,6 +388,14 @@ async def run_campaign(
         out_dir=out / review.batch_name,
     )
     return CampaignResult(review=review, batch=result, report=report)
+
+
+def _brand_rules(campaign: Campaign) -> BrandRules:
+    return BrandRules(
+        banned_words=campaign.rules.banned_words,
+        required_phrases=campaign.rules.required_phrases,
+        competitors=campaign.rules.competitors,
+    )
 
 
 def _report_csv(review: CampaignReview) -> str:

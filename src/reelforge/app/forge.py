@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -15,14 +15,20 @@ from typing import TYPE_CHECKING, Self, overload
 import httpx
 import openai
 
-from reelforge.app.batchrun import BatchResult, run_batch
-from reelforge.app.campaignrun import CampaignResult, CampaignReview, review_campaign, run_campaign
+from reelforge.app.batchrun import BatchResult, check_resumable, run_batch
+from reelforge.app.campaignrun import (
+    CampaignResult,
+    CampaignReview,
+    prepare_recorded,
+    review_campaign,
+    run_campaign,
+)
 from reelforge.app.generate import GenerateEvent, GenerateResult, run_generate
 from reelforge.batch import Batch
 from reelforge.campaign import Campaign
 from reelforge.core.clock import Clock, SystemClock
 from reelforge.core.config import DEFAULT_BASE_URL, Settings, database_url
-from reelforge.core.errors import ConfigError
+from reelforge.core.errors import ConfigError, InvalidSpecError
 from reelforge.core.models import JobSpec
 from reelforge.core.naming import slugify
 from reelforge.core.polling import PollPolicy
@@ -30,8 +36,8 @@ from reelforge.core.pricing import PriceTable
 from reelforge.engine import Engine
 from reelforge.providers.openai import OpenAIVideosProvider
 from reelforge.sinks.config import SinkPlan, build_sinks
-from reelforge.sinks.follow import follow_sinks
-from reelforge.store import BatchSummary
+from reelforge.sinks.follow import DEFAULT_FINAL_WAIT, SinkFollower, follow_sinks
+from reelforge.store import BatchSummary, Store
 
 if TYPE_CHECKING:  # the simulator (and its media stack) is imported only when it is used
     from reelforge.sim import EmbeddedSimulator, SimConfig, Simulator
@@ -212,12 +218,59 @@ class Forge:
         target = out or self.out
         if isinstance(work, Campaign):
             work = review_campaign(work, budget=budget, prices=self.prices)
-        async with self.engine() as engine:
-            built = build_sinks(sinks, store=engine.store) if sinks else []
-            async with follow_sinks(engine.store, built):
-                if isinstance(work, CampaignReview):
-                    return await run_campaign(engine, work, out=target, on_update=on_update)
-                return await run_batch(engine, work, out=target, budget=budget, on_update=on_update)
+        elif isinstance(work, CampaignReview) and budget is not None and budget != work.budget:
+            raise InvalidSpecError(
+                f"budget ${budget:.2f} differs from the review's "
+                f"({'none' if work.budget is None else f'${work.budget:.2f}'}): review the "
+                "campaign with that budget (review_campaign(..., budget=)), or pass the Campaign",
+                field="budget",
+                value=str(budget),
+            )
+        if isinstance(work, CampaignReview):
+            review = work
+            work.check_budget()
+            async with self.running(
+                prepare=lambda store, engine: prepare_recorded(
+                    store, review, account=engine.account, base_url=engine.base_url
+                ),
+                sinks=sinks,
+            ) as (engine, _):
+                return await run_campaign(engine, review, out=target, on_update=on_update)
+        batch = work
+        async with self.running(
+            prepare=lambda store, engine: check_resumable(
+                store, batch.name, account=engine.account, base_url=engine.base_url
+            ),
+            sinks=sinks,
+        ) as (engine, _):
+            return await run_batch(engine, batch, out=target, budget=budget, on_update=on_update)
+
+    @contextlib.asynccontextmanager
+    async def running(
+        self,
+        *,
+        prepare: Callable[[Store, Engine], object] | None = None,
+        sinks: SinkPlan | None = None,
+        sink_wait: float = DEFAULT_FINAL_WAIT,
+    ) -> AsyncIterator[tuple[Engine, SinkFollower]]:
+        """The durable engine, started, with the sinks following the outbox.
+
+        Before the engine starts (and so before any workflow an interrupted run left behind is
+        recovered), ``prepare(store, engine)`` gets the migrated store to check or settle what
+        is recorded, and the sinks check their set-up: a problem there sends nothing. On exit
+        the sinks get ``sink_wait`` seconds to catch up (see :class:`SinkFollower`).
+        """
+        engine = self.engine()
+        store = Store(self.db_url)
+        try:
+            await asyncio.to_thread(store.migrate)
+            if prepare is not None:
+                await asyncio.to_thread(prepare, store, engine)
+            built = build_sinks(sinks, store=store) if sinks else []
+            async with follow_sinks(store, built, final_wait=sink_wait) as follower, engine:
+                yield engine, follower
+        finally:
+            store.close()
 
     async def generate(
         self,

@@ -14,9 +14,9 @@ from reelforge.cli._sinkflags import report_sinks
 from reelforge.cli.live import BatchView
 from reelforge.core.errors import ConfigError
 from reelforge.engine import Engine
-from reelforge.sinks.config import SinkPlan, build_sinks
-from reelforge.sinks.follow import DEFAULT_FINAL_WAIT, follow_sinks
-from reelforge.store import BatchRow, BatchSummary, JobRow
+from reelforge.sinks.config import SinkPlan
+from reelforge.sinks.follow import DEFAULT_FINAL_WAIT
+from reelforge.store import BatchRow, BatchSummary, JobRow, Store
 
 _T = TypeVar("_T")
 UpdateHook = Callable[[BatchSummary], None] | None
@@ -80,20 +80,22 @@ async def run_with_engine(
     work: Callable[[Engine, UpdateHook], Awaitable[_T]],
     *,
     live: bool,
+    prepare: Callable[[Store, Engine], object] | None = None,
     sinks: SinkPlan | None = None,
     sink_wait: float = DEFAULT_FINAL_WAIT,
 ) -> _T:
     """Run ``work(engine, on_update)`` on the forge's engine (the forge entered already), with
+    ``prepare`` and the sinks' checks before the engine starts (see :meth:`Forge.running`),
     the sinks following the outbox and, when ``live``, the batch's live view."""
-    async with forge.engine() as engine:
-        built = build_sinks(sinks, store=engine.store) if sinks else []
-        follower = follow_sinks(engine.store, built, final_wait=sink_wait)
-        async with follower:
-            if not live:
-                result = await work(engine, None)
-            else:
-                view = BatchView(engine.store, batch_name, console=err_console)
-                with view.live:
-                    result = await work(engine, view.update)
-        report_sinks(follower)
-        return result
+    async with forge.running(prepare=prepare, sinks=sinks, sink_wait=sink_wait) as (
+        engine,
+        follower,
+    ):
+        if not live:
+            result = await work(engine, None)
+        else:
+            view = BatchView(engine.store, batch_name, console=err_console)
+            with view.live:
+                result = await work(engine, view.update)
+    report_sinks(follower)
+    return result

@@ -16,6 +16,7 @@ from reelforge.app.campaignrun import (
     CampaignResult,
     CampaignReview,
     ReviewedCombination,
+    prepare_recorded,
     prepare_review,
     review_campaign,
     run_campaign,
@@ -48,6 +49,7 @@ from reelforge.cli._session import run_with_engine
 from reelforge.cli._sinkflags import sink_plan
 from reelforge.cli.run import parse_budget, report, result_dict
 from reelforge.compliance import Severity, Verdict
+from reelforge.core.errors import ConfigError
 from reelforge.core.polling import PollPolicy
 from reelforge.sinks.config import SinkPlan
 from reelforge.sinks.follow import DEFAULT_FINAL_WAIT
@@ -113,6 +115,8 @@ def plan(
     with reelforge_errors():
         campaign = Campaign.load(campaign_file)
         cap = parse_budget(budget)
+        if options.write_prompts:
+            _check_cache_folder(options.prompt_cache)
         if options.remote:
             forge = Forge(base_url=base_url, simulator=simulator)
             review = asyncio.run(_review_remote(forge, campaign, options, budget=cap))
@@ -159,8 +163,10 @@ def run(
         campaign = Campaign.load(campaign_file)
         cap = parse_budget(budget)
         sinks = sink_plan(config, notion=notion, webhooks=webhook, events_jsonl=events_jsonl)
-        if not options.remote:  # refuse an over-budget campaign before starting anything
-            review_campaign(campaign, budget=cap).check_budget()
+        # Refuse an over-budget campaign before anything starts (prompts do not change costs).
+        review_campaign(campaign, budget=cap).check_budget()
+        if options.write_prompts:
+            _check_cache_folder(options.prompt_cache)
         forge = Forge(
             poll=PollPolicy(timeout=timeout),
             base_url=base_url,
@@ -188,8 +194,15 @@ def run(
         raise typer.Exit(int(ExitCode.OK if result.ok else ExitCode.FAILED))
     for line in _rejected_lines(review):
         out_console.print(line, markup=False)
+    if result.still_rejected:
+        out_console.print(
+            f"{len(result.still_rejected)} accepted combinations were rejected by an earlier "
+            f"run and stay rejected (a final state): {', '.join(result.still_rejected)}; run "
+            "the campaign under another name to make them.",
+            markup=False,
+        )
     out_console.print(f"compliance report: {result.report[0]} and {result.report[1].name}")
-    report(result.batch, as_json=False)
+    report(result.batch, as_json=False, ok=result.ok)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +247,17 @@ async def _review_with(
         )
 
 
+def _check_cache_folder(folder: Path) -> None:
+    """The prompt cache's folder, created now: an unusable one is bad input (exit 2) before
+    any prompt is written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"--prompt-cache {folder}: cannot be used as a folder ({exc.strerror or exc})"
+        ) from None
+
+
 def _say_simulator(forge: Forge) -> None:
     if forge.using_simulator:
         err_console.print(
@@ -269,6 +293,9 @@ async def _run(
             review.batch_name,
             lambda engine, on_update: run_campaign(engine, review, out=out, on_update=on_update),
             live=live,
+            prepare=lambda store, engine: prepare_recorded(
+                store, review, account=engine.account, base_url=engine.base_url
+            ),
             sinks=sinks,
             sink_wait=wait,
         )

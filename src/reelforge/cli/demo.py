@@ -10,7 +10,12 @@ from typing import Annotated
 
 import typer
 
-from reelforge.app.campaignrun import CampaignResult, review_campaign, run_campaign
+from reelforge.app.campaignrun import (
+    CampaignResult,
+    prepare_recorded,
+    review_campaign,
+    run_campaign,
+)
 from reelforge.app.demo import demo_campaign
 from reelforge.app.forge import Forge
 from reelforge.cli._common import ExitCode, err_console, out_console, print_json, reelforge_errors
@@ -23,7 +28,9 @@ __all__ = ["demo"]
 
 
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for the videos.")] = Path("reelforge-out"),
+    out: Annotated[
+        Path, typer.Option(help="Folder for the videos (its own, so no real run is overwritten).")
+    ] = Path("reelforge-demo"),
     max_in_flight: Annotated[int, typer.Option(min=1, max=32, help="Videos generated at once.")] = (
         4
     ),
@@ -74,4 +81,7 @@ async def _run(forge: Forge, out: Path, *, live: bool) -> CampaignResult:
             review.batch_name,
             lambda engine, on_update: run_campaign(engine, review, out=out, on_update=on_update),
             live=live,
+            prepare=lambda store, engine: prepare_recorded(
+                store, review, account=engine.account, base_url=engine.base_url
+            ),
         )

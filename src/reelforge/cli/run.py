@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from reelforge.app.batchrun import BatchResult, run_batch
+from reelforge.app.batchrun import BatchResult, check_resumable, run_batch
 from reelforge.app.forge import Forge
 from reelforge.batch import Batch, load_batch
 from reelforge.cli._common import ExitCode, err_console, out_console, print_json, reelforge_errors
@@ -132,13 +132,17 @@ async def _run(
                 engine, batch, out=out, budget=budget, on_update=on_update
             ),
             live=live,
+            prepare=lambda store, engine: check_resumable(
+                store, batch.name, account=engine.account, base_url=engine.base_url
+            ),
             sinks=sinks,
             sink_wait=wait,
         )
 
 
-def report(result: BatchResult, *, as_json: bool) -> None:
-    """Print the batch's outcome and exit 0 (all done), or 1 (something failed or waits)."""
+def report(result: BatchResult, *, as_json: bool, ok: bool | None = None) -> None:
+    """Print the batch's outcome and exit 0 (all done, or ``ok``), or 1 (something failed or
+    waits)."""
     if as_json:
         print_json(result_dict(result))
     else:
@@ -150,7 +154,8 @@ def report(result: BatchResult, *, as_json: bool) -> None:
         )
         if result.count(JobState.NEEDS_REVIEW):
             out_console.print("Some jobs need review: see `reelforge reconcile`.")
-    raise typer.Exit(int(ExitCode.OK if result.ok else ExitCode.FAILED))
+    done = result.ok if ok is None else ok
+    raise typer.Exit(int(ExitCode.OK if done else ExitCode.FAILED))
 
 
 def result_dict(result: BatchResult) -> dict[str, object]:
