@@ -4,6 +4,9 @@ Each sink runs on its own: its own task, its own cursor in the ``sink_cursors`` 
 backoff. The cursor is the only state, committed after every delivered (or refused) event, so
 a process that stops at any point continues where it stopped: at most the one event that was
 in flight is delivered again, which sinks handle idempotently.
+
+One runner at a time delivers a sink, across processes: a pass over the outbox holds the sink's
+lease in the database (``sink_leases``; see :class:`SinkRunner`).
 """
 
 from __future__ import annotations
@@ -25,11 +28,28 @@ from reelforge.sinks.base import (
     SinkRejectedError,
     SinkUnavailableError,
 )
-from reelforge.store import EventKind, EventRow, Store
+from reelforge.store import EventKind, EventRow, Store, lease_owner
 
-__all__ = ["Backoff", "SinkRunner", "coalesce_progress"]
+__all__ = [
+    "DEFAULT_DELIVERY_TIMEOUT",
+    "LEASE_TTL",
+    "Backoff",
+    "SinkRunner",
+    "coalesce_progress",
+]
 
 log = logging.getLogger("reelforge.sinks")
+
+DEFAULT_DELIVERY_TIMEOUT = 60.0
+"""Seconds one delivery may take, whatever the destination does (a trickling answer, a long
+``Retry-After`` pause inside the sink), before it is cut short and retried later."""
+LEASE_TTL = 120.0
+"""Seconds a sink's lease lasts unless renewed (it is renewed before every delivery attempt)."""
+_LEASE_POLL = 1.0
+"""Seconds ``drain`` waits before asking again for a lease another runner holds."""
+_LAST_TRY = 5.0
+"""Near a deadline, the last retry starts this long before it (or ``delivery_timeout``, if
+shorter), so it has the time to finish."""
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -67,6 +87,8 @@ class _Outcome(Enum):
     """The deadline came, or the runner was stopped, with events left."""
     DISABLED = "disabled"
     """The sink is disabled."""
+    BUSY = "busy"
+    """Another runner (most likely another process) holds the sink's lease."""
 
 
 def coalesce_progress(events: Sequence[EventRow]) -> list[EventRow]:
@@ -92,6 +114,21 @@ class SinkRunner:
     ``clock`` (monotonic seconds) measures ``drain``'s deadline and ``sleep`` waits between
     polls and retries; both are injectable so tests need not wait. ``batch`` is how many
     events are read at once (progress ticks are coalesced within such a chunk).
+
+    **One runner per sink, across processes.** Each pass over a sink's outbox holds the sink's
+    lease, a row in ``sink_leases`` naming this runner (``host:pid:nonce``) for ``lease_ttl``
+    seconds: taken at the start of the pass, renewed before every delivery attempt (so after
+    every backoff wait), released at its end. A runner that cannot get the lease delivers
+    nothing to that sink: :meth:`run_forever` asks again at its next poll, :meth:`drain` every
+    second until its deadline. A lease that expired is taken over, and so is one whose owner
+    was a process on this host that no longer exists (killed with ``-9``), at once; a renewal
+    that finds the lease lost ends the pass.
+
+    **Every delivery is bounded.** ``sink.deliver`` runs under a timeout: ``delivery_timeout``
+    seconds (shorter than ``lease_ttl``), less if ``drain``'s deadline comes first, and
+    :meth:`stop` cuts it short at once. A delivery cut short counts as the destination being
+    unavailable: the cursor stays, and the event is sent again later. The timeout is measured
+    on the event loop's clock, not ``clock``.
     """
 
     def __init__(
@@ -104,6 +141,8 @@ class SinkRunner:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT,
+        lease_ttl: float = LEASE_TTL,
     ) -> None:
         names = [sink.name for sink in sinks]
         duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -111,6 +150,12 @@ class SinkRunner:
             raise ValueError(f"two sinks share a name (and so a cursor): {', '.join(duplicates)}")
         if batch < 1:
             raise ValueError(f"batch must be at least 1, not {batch}")
+        if not 0 < delivery_timeout < lease_ttl:
+            # A delivery starts right after a renewal: it must end before the lease can lapse.
+            raise ValueError(
+                f"delivery_timeout must be positive and shorter than lease_ttl ({lease_ttl:g} s), "
+                f"not {delivery_timeout:g}"
+            )
         self._store = store
         self._sinks = tuple(sinks)
         self._batch = batch
@@ -118,6 +163,10 @@ class SinkRunner:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._delivery_timeout = delivery_timeout
+        self._lease_ttl = lease_ttl
+        self._owner = lease_owner()
+        self._in_flight: set[asyncio.Timeout] = set()
         self._origin = database_origin(store.url)
         self._stop = asyncio.Event()
         self._following = 0
@@ -129,11 +178,21 @@ class SinkRunner:
         """The sinks, in the order given."""
         return self._sinks
 
+    @property
+    def owner(self) -> str:
+        """This runner's name in the sinks' leases (``host:pid:nonce``)."""
+        return self._owner
+
     def stop(self) -> None:
-        """Ask :meth:`run_forever` and :meth:`drain` to return soon: the delivery under way
-        finishes (and is committed), waits are cut short. Once they have returned, the runner
-        can be started again (a final :meth:`drain` after stopping ``run_forever`` works)."""
+        """Ask :meth:`run_forever` and :meth:`drain` to return soon: the delivery under way is
+        cut short (its event is sent again later), waits end, leases are released. Once they
+        have returned, the runner can be started again (a final :meth:`drain` after stopping
+        ``run_forever`` works)."""
         self._stop.set()
+        if self._in_flight:
+            now = asyncio.get_running_loop().time()
+            for scope in self._in_flight:
+                scope.reschedule(now)
 
     async def run_forever(self, poll_interval: float = 1.0) -> None:
         """Deliver new events to every sink until :meth:`stop`, polling every
@@ -150,14 +209,17 @@ class SinkRunner:
     async def drain(self, deadline: float | None = None) -> bool:
         """Deliver everything in the outbox now, to every sink at once; return whether every
         sink caught up. ``deadline`` is a time of ``clock`` (``time.monotonic()`` by default)
-        after which no new delivery or retry starts; None waits as long as it takes.
+        by which it returns: no delivery or retry starts after it, and one under way is cut
+        short at it. None waits as long as it takes.
 
+        A sink another runner is delivering (it holds the lease) is waited for, then drained.
         A disabled sink has not caught up. A database error is raised once every sink's pass
         has ended.
         """
         try:
             results = await asyncio.gather(
-                *(self._pump(sink, deadline) for sink in self._sinks), return_exceptions=True
+                *(self._drain_one(sink, deadline) for sink in self._sinks),
+                return_exceptions=True,
             )
         finally:
             if not self._following:
@@ -176,7 +238,7 @@ class SinkRunner:
 
     async def _follow(self, sink: Sink, poll_interval: float) -> None:
         failures = 0
-        was_disabled = False
+        was_disabled = was_busy = False
         while not self._stop.is_set():
             try:
                 outcome = await self._pump(sink, None)
@@ -191,12 +253,49 @@ class SinkRunner:
                 # Still polled (one read per interval), so re-enabling takes effect at once.
                 log.warning("sink %s is disabled; it is skipped until enabled", sink.name)
             was_disabled = disabled
+            busy = outcome is _Outcome.BUSY
+            if busy and not was_busy:
+                log.info("sink %s is being delivered by another runner; asking again", sink.name)
+            was_busy = busy
             await self._pause(poll_interval)
 
+    async def _drain_one(self, sink: Sink, deadline: float | None) -> _Outcome:
+        """One sink's pass for :meth:`drain`, waiting for the lease while another runner has it."""
+        logged = False
+        while True:
+            outcome = await self._pump(sink, deadline)
+            if outcome is not _Outcome.BUSY:
+                return outcome
+            if not logged:
+                log.info("sink %s is being delivered by another runner; waiting", sink.name)
+                logged = True
+            wait = _LEASE_POLL
+            if deadline is not None:
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    return _Outcome.BEHIND
+                wait = min(wait, remaining)
+            if not await self._pause(wait):
+                return _Outcome.BEHIND
+
     async def _pump(self, sink: Sink, deadline: float | None) -> _Outcome:
-        """Deliver the events after the sink's cursor until the outbox is exhausted."""
+        """Deliver the events after the sink's cursor until the outbox is exhausted, holding
+        the sink's lease; BUSY when another runner holds it."""
         async with self._passes[sink.name]:
-            return await self._pass(sink, deadline)
+            if self._stop.is_set() or self._past(deadline):
+                return _Outcome.BEHIND
+            lease = await self._db(
+                self._store.acquire_sink_lease, sink.name, self._owner, ttl=self._lease_ttl
+            )
+            if lease.owner != self._owner:
+                return _Outcome.BUSY
+            try:
+                return await self._pass(sink, deadline)
+            finally:
+                try:
+                    await self._db(self._store.release_sink_lease, sink.name, self._owner)
+                except Exception as exc:  # it expires on its own
+                    log.warning("sink %s: cannot release its lease: %s", sink.name, exc)
 
     async def _pass(self, sink: Sink, deadline: float | None) -> _Outcome:
         state = await self._db(self._store.sink_cursor, sink.name)
@@ -225,6 +324,11 @@ class SinkRunner:
         delivered or refused (the cursor is past it), else why this pass ends."""
         attempt = 0
         while True:
+            if not await self._db(
+                self._store.renew_sink_lease, sink.name, self._owner, ttl=self._lease_ttl
+            ):
+                log.warning("sink %s: its lease was taken over; this pass ends", sink.name)
+                return _Outcome.BUSY
             item = SinkEvent(
                 event=event,
                 job=await self._db(self._store.get_job, event.job_id),
@@ -232,7 +336,7 @@ class SinkRunner:
                 origin=self._origin,
             )
             try:
-                await sink.deliver(item)
+                cut = await self._attempt(sink, item, deadline)
             except SinkDisabledError as exc:
                 await self._db(self._store.disable_sink, sink.name, f"event {event.id}: {exc}")
                 log.warning("sink %s disabled by its destination: %s", sink.name, exc)
@@ -250,21 +354,53 @@ class SinkRunner:
                 log.exception("sink %s failed on event %s", sink.name, event.id)
                 retry_after, message = None, f"{type(exc).__name__}: {exc}"
             else:
-                await self._db(self._store.advance_sink, sink.name, event.id, delivered=1)
-                return None
+                if cut is None:
+                    await self._db(self._store.advance_sink, sink.name, event.id, delivered=1)
+                    return None
+                retry_after, message = None, cut
             await self._db(self._store.record_sink_error, sink.name, f"event {event.id}: {message}")
             wait = self._backoff.delay(attempt, retry_after=retry_after, rng=self._rng)
             attempt += 1
             if deadline is not None:
-                # Close to the deadline, wait only until it and try a last time: a destination
-                # back up by then still gets the event.
+                # Close to the deadline, retry early enough for a last attempt to finish before
+                # it: a destination back up by then still gets the event.
+                last_try = min(self._delivery_timeout, _LAST_TRY)
                 remaining = deadline - self._clock()
-                if remaining <= 0:
+                if remaining <= last_try:
                     return _Outcome.BEHIND
-                wait = min(wait, remaining)
+                wait = min(wait, remaining - last_try)
             log.info("sink %s: event %s retried in %.1f s: %s", sink.name, event.id, wait, message)
             if not await self._pause(wait):
                 return _Outcome.BEHIND
+
+    async def _attempt(self, sink: Sink, item: SinkEvent, deadline: float | None) -> str | None:
+        """Run ``sink.deliver(item)`` under the delivery timeout; None when it returned, else
+        why it was cut short (the deadline, the timeout, or :meth:`stop`). The sink's own
+        errors pass through."""
+        limit = self._delivery_timeout
+        if deadline is not None:
+            limit = min(limit, deadline - self._clock())
+        if self._stop.is_set():
+            return "not sent: the runner is stopping"
+        if limit <= 0:
+            return "not sent: the deadline has passed"
+        scope = asyncio.timeout(limit)
+        try:
+            async with scope:
+                self._in_flight.add(scope)
+                try:
+                    await sink.deliver(item)
+                finally:
+                    self._in_flight.discard(scope)
+        except TimeoutError:
+            if not scope.expired():
+                raise  # the sink's own timeout: a failure like any other
+            if self._stop.is_set():
+                return "delivery cut short: the runner is stopping"
+            if limit < self._delivery_timeout:
+                return f"delivery cut short by the deadline after {limit:.1f} s"
+            return f"no answer within {self._delivery_timeout:g} s"
+        return None
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ Open with :meth:`Store.for_path` (SQLite) or ``Store(url)``, call :meth:`Store.m
 use one method per step: every method is one short transaction.
 """
 
+from reelforge.store._leases import SinkLease, lease_owner
 from reelforge.store._ledger import BRAND_LABEL, CostGrouping
 from reelforge.store.errors import (
     BatchNotFoundError,
@@ -46,6 +47,7 @@ __all__ = [
     "JobRow",
     "NewJob",
     "RemoteIdConflictError",
+    "SinkLease",
     "Store",
     "StoreError",
     "account_id",
@@ -53,4 +55,5 @@ __all__ = [
     "can_transition",
     "fingerprint",
     "job_id",
+    "lease_owner",
 ]

@@ -35,6 +35,7 @@ __all__ = [
     "jobs",
     "metadata",
     "sink_cursors",
+    "sink_leases",
     "sink_pages",
 ]
 
@@ -170,6 +171,16 @@ sink_pages = Table(
     Column("job_id", String(128), ForeignKey("jobs.id"), primary_key=True),
     Column("external_id", String(256), nullable=False),
     Column("updated_at", Double, nullable=False),
+)
+
+sink_leases = Table(
+    "sink_leases",
+    metadata,
+    # Which runner may deliver a sink now (one process at a time): ``host:pid:nonce``, until
+    # ``expires_at`` (Unix seconds). No row: nobody is delivering the sink.
+    Column("name", String(128), primary_key=True),
+    Column("owner", String(256), nullable=False),
+    Column("expires_at", Double, nullable=False),
 )
 
 

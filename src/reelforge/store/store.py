@@ -15,8 +15,9 @@ from sqlalchemy import Engine, select
 from reelforge.core.errors import ErrorCategory, InvalidSpecError
 from reelforge.core.models import JobState, Variant
 from reelforge.core.naming import is_safe_component
-from reelforge.store import _jobs, _ledger, _sinks, _submission, migrate
+from reelforge.store import _jobs, _leases, _ledger, _sinks, _submission, migrate
 from reelforge.store._jobs import JobFields
+from reelforge.store._leases import SinkLease
 from reelforge.store._ledger import CostGrouping
 from reelforge.store._sinks import Backlog, SinkCursor
 from reelforge.store._sql import batch_row, insert_for, job_row
@@ -454,6 +455,29 @@ class Store:
         cursor, so nothing recorded meanwhile is lost."""
         with write(self._engine) as conn:
             return _sinks.enable(conn, name, now=self._now())
+
+    def acquire_sink_lease(self, name: str, owner: str, *, ttl: float) -> SinkLease:
+        """Take the sink's lease for ``ttl`` seconds when nobody holds it, it expired, it is
+        already ``owner``'s, or its holder was a process on this host that is gone. Returns the
+        lease as it stands: ``owner``'s when taken, else the holder's."""
+        with write(self._engine) as conn:
+            return _leases.acquire(conn, name, owner, ttl=ttl, now=self._now())
+
+    def renew_sink_lease(self, name: str, owner: str, *, ttl: float) -> bool:
+        """Extend ``owner``'s lease on the sink by ``ttl`` seconds from now; False when
+        ``owner`` no longer holds it (another runner took it over after it expired)."""
+        with write(self._engine) as conn:
+            return _leases.renew(conn, name, owner, ttl=ttl, now=self._now())
+
+    def release_sink_lease(self, name: str, owner: str) -> bool:
+        """Give up ``owner``'s lease on the sink; returns whether ``owner`` held it."""
+        with write(self._engine) as conn:
+            return _leases.release(conn, name, owner)
+
+    def sink_lease(self, name: str) -> SinkLease | None:
+        """The sink's lease, expired or not; None when nobody holds it."""
+        with read(self._engine) as conn:
+            return _leases.read(conn, name)
 
     def outbox_backlog(self, cursor: int) -> Backlog:
         """The events after ``cursor``: how many, when the oldest was recorded, and the head."""

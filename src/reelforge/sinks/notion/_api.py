@@ -43,7 +43,9 @@ NOTION_VERSION = "2025-09-03"
 DEFAULT_TIMEOUT_MS = 30_000
 CONFIG_RETRY_AFTER = 60.0
 """How long to wait after 401/403/404: a configuration problem is not fixed in a second."""
-MAX_RETRY_AFTER = 3600.0
+MAX_RETRY_AFTER = 600.0
+"""The longest ``Retry-After`` honoured (and so the longest limiter pause), as the runner's
+:attr:`~reelforge.sinks.Backoff.max_retry_after`."""
 
 log = logging.getLogger("reelforge.sinks.notion")
 _sdk_log = logging.getLogger("reelforge.sinks.notion.http")
@@ -245,7 +247,7 @@ def _detail(status: int, code: str | None, request_id: str | None) -> str:
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
-    """``Retry-After`` in seconds (an integer, or an HTTP date), capped at an hour."""
+    """``Retry-After`` in seconds (an integer, or an HTTP date), capped at ten minutes."""
     value = headers.get("retry-after")
     if not value:
         return None
