@@ -25,3 +25,12 @@ def test_blank_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings()
     assert not settings.has_credentials
     assert settings.openai_base_url is None
+
+
+def test_display_url_never_shows_a_password() -> None:
+    from reelforge.core.config import display_url
+
+    assert display_url("postgresql://app:s3cret@db.example/reel") == (
+        "postgresql://app:***@db.example/reel"
+    )
+    assert display_url("sqlite:////data/reelforge.db") == "/data/reelforge.db"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from reelforge.core.config import database_url
+from reelforge.core.config import database_url, display_url
 from reelforge.core.errors import InvalidSpecError
 from reelforge.engine.outcome import FINAL
 from reelforge.store import (
@@ -121,5 +121,4 @@ def job_dict(job: JobRow) -> dict[str, object]:
 
 
 def _where(store: Store) -> str:
-    url = store.url
-    return url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else "the database"
+    return display_url(store.url)

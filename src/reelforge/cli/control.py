@@ -23,7 +23,7 @@ from reelforge.cli._common import (
 from reelforge.cli._options import BaseUrlOption, DbOption, JsonOption
 from reelforge.cli._session import check_accounts, follow_batch, forge_for
 from reelforge.cli.run import report
-from reelforge.core.config import Settings
+from reelforge.core.config import Settings, display_url
 from reelforge.core.errors import InvalidSpecError
 from reelforge.core.models import JobState
 from reelforge.engine.control import CancelOutcome, CancelResult, WorkflowControl, cancel_jobs
@@ -86,7 +86,7 @@ async def _retry(forge: Forge, batch: BatchRow, *, review: bool, live: bool) -> 
         err_console.print(
             f"batch {batch.id}: {count} job{'s' if count != 1 else ''} sent back to the queue"
             + ("; a needs-review job resubmitted may be billed again" if review and count else "")
-            + f"; database {forge.db_url}"
+            + f"; database {display_url(forge.db_url)}"
         )
         return await follow_batch(engine, batch, out_dir=Path(batch.out_dir), live=live)
 

@@ -31,6 +31,7 @@ from reelforge.cli._options import (
 from reelforge.cli._session import run_with_engine
 from reelforge.cli._sinkflags import sink_plan
 from reelforge.cli.live import summary_table
+from reelforge.core.config import display_url
 from reelforge.core.errors import InvalidSpecError
 from reelforge.core.models import JobState
 from reelforge.core.polling import PollPolicy
@@ -122,7 +123,7 @@ async def _run(
         err_console.print(
             f"batch {batch.name}: {len(batch)} jobs, at most {forge.max_in_flight} in flight"
             + (f", budget ${budget:.2f}" if budget is not None else "")
-            + f"; database {forge.db_url}"
+            + f"; database {display_url(forge.db_url)}"
             + (f"; sinks: {sinks.describe()}" if sinks else "")
         )
         return await run_with_engine(

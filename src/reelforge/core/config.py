@@ -10,8 +10,10 @@ from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_DB_PATH", "Settings", "database_url"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_DB_PATH", "Settings", "database_url", "display_url"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_DB_PATH = Path(".reelforge") / "reelforge.db"
@@ -72,3 +74,14 @@ def database_url(value: str | Path | None = None, settings: Settings | None = No
     path = Path(text).expanduser().resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
+
+
+def display_url(url: str) -> str:
+    """``url`` fit for printing: a SQLite URL as its file path, any other with its password
+    masked (``postgresql://app:***@db/reelforge``)."""
+    if url.startswith("sqlite:///"):
+        return url.removeprefix("sqlite:///")
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "the database"
