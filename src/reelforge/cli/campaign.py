@@ -54,7 +54,7 @@ from reelforge.core.polling import PollPolicy
 from reelforge.sinks.config import SinkPlan
 from reelforge.sinks.follow import DEFAULT_FINAL_WAIT
 
-__all__ = ["campaign_app"]
+__all__ = ["campaign_app", "campaign_result_dict", "run_review"]
 
 campaign_app = typer.Typer(
     name="campaign",
@@ -288,17 +288,31 @@ async def _run(
             + (f" of a ${review.budget:.2f} budget" if review.budget is not None else "")
             + (f"; sinks: {sinks.describe()}" if sinks else "")
         )
-        return await run_with_engine(
-            forge,
-            review.batch_name,
-            lambda engine, on_update: run_campaign(engine, review, out=out, on_update=on_update),
-            live=live,
-            prepare=lambda store, engine: prepare_recorded(
-                store, review, account=engine.account, base_url=engine.base_url
-            ),
-            sinks=sinks,
-            sink_wait=wait,
-        )
+        return await run_review(forge, review, out=out, live=live, sinks=sinks, sink_wait=wait)
+
+
+async def run_review(
+    forge: Forge,
+    review: CampaignReview,
+    *,
+    out: Path,
+    live: bool,
+    sinks: SinkPlan | None = None,
+    sink_wait: float = DEFAULT_FINAL_WAIT,
+) -> CampaignResult:
+    """Run a reviewed campaign on the forge's engine (the forge entered already): what earlier
+    runs recorded is settled first, then the batch runs with its sinks and live view."""
+    return await run_with_engine(
+        forge,
+        review.batch_name,
+        lambda engine, on_update: run_campaign(engine, review, out=out, on_update=on_update),
+        live=live,
+        prepare=lambda store, engine: prepare_recorded(
+            store, review, account=engine.account, base_url=engine.base_url
+        ),
+        sinks=sinks,
+        sink_wait=sink_wait,
+    )
 
 
 def campaign_result_dict(result: CampaignResult) -> dict[str, object]:

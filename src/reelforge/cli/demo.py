@@ -12,15 +12,12 @@ import typer
 
 from reelforge.app.campaignrun import (
     CampaignResult,
-    prepare_recorded,
     review_campaign,
-    run_campaign,
 )
 from reelforge.app.demo import demo_campaign
 from reelforge.app.forge import Forge
 from reelforge.cli._common import ExitCode, err_console, out_console, print_json, reelforge_errors
-from reelforge.cli._session import run_with_engine
-from reelforge.cli.campaign import campaign_result_dict
+from reelforge.cli.campaign import campaign_result_dict, run_review
 from reelforge.cli.live import summary_table
 from reelforge.core.models import JobState
 
@@ -76,12 +73,4 @@ async def _run(forge: Forge, out: Path, *, live: bool) -> CampaignResult:
             f"({len(review.rejected)} rejected by compliance), {forge.max_in_flight} at a "
             f"time, into {out / review.batch_name}/"
         )
-        return await run_with_engine(
-            forge,
-            review.batch_name,
-            lambda engine, on_update: run_campaign(engine, review, out=out, on_update=on_update),
-            live=live,
-            prepare=lambda store, engine: prepare_recorded(
-                store, review, account=engine.account, base_url=engine.base_url
-            ),
-        )
+        return await run_review(forge, review, out=out, live=live)
