@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
 from reelforge.core.errors import InvalidSpecError
 
-__all__ = ["BatchFileError", "BatchIssue", "render_issues"]
+__all__ = ["BatchFileError", "BatchIssue", "IssueListError", "render_issues"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -60,7 +61,47 @@ class BatchIssue:
         return ": ".join(parts)
 
 
-class BatchFileError(InvalidSpecError):
+class _Issue(Protocol):
+    """What :class:`IssueListError` reads from its first issue (frozen dataclasses fit)."""
+
+    @property
+    def field(self) -> str: ...
+    @property
+    def value(self) -> object: ...
+    @property
+    def allowed(self) -> tuple[str, ...] | None: ...
+    @property
+    def path(self) -> Path | None: ...
+    @property
+    def line(self) -> int | None: ...
+
+
+IssueT = TypeVar("IssueT", bound=_Issue)
+
+
+class IssueListError(InvalidSpecError, Generic[IssueT]):
+    """Every problem found in an input file (exit code 2): ``errors`` lists them; ``field``,
+    ``value``, ``allowed``, ``path`` and ``line`` describe the first. The message shows the
+    first :attr:`shown` problems, one a line, and how many there are in all."""
+
+    shown = 10
+
+    def __init__(self, errors: Sequence[IssueT]) -> None:
+        if not errors:
+            raise ValueError(f"{type(self).__name__} needs at least one issue")
+        first = errors[0]
+        super().__init__(
+            render_issues(errors, self.shown),
+            field=first.field,
+            value=first.value,
+            allowed=first.allowed,
+        )
+        self.errors: list[IssueT] = list(errors)
+        self.path = first.path
+        self.line = first.line
+
+
+class BatchFileError(IssueListError[BatchIssue]):
     """A batch file (or a list of specs) is unusable; nothing was sent.
 
     A subclass of :class:`~reelforge.core.errors.InvalidSpecError` (exit code 2). ``errors``
@@ -69,21 +110,9 @@ class BatchFileError(InvalidSpecError):
     :attr:`shown` problems, one a line, and how many there are in all.
     """
 
-    shown = 10
-
     def __init__(self, errors: Sequence[BatchIssue]) -> None:
-        if not errors:
-            raise ValueError("BatchFileError needs at least one issue")
+        super().__init__(errors)
         first = errors[0]
-        super().__init__(
-            render_issues(errors, self.shown),
-            field=first.field,
-            value=first.value,
-            allowed=first.allowed,
-        )
-        self.errors: list[BatchIssue] = list(errors)
-        self.path = first.path
-        self.line = first.line
         self.row = first.row
         self.index = first.index
         self.pointer = first.pointer

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reelforge.batch.errors import render_issues
-from reelforge.core.errors import InvalidSpecError
+from reelforge.batch.errors import IssueListError
 
 __all__ = ["CampaignError", "CampaignIssue"]
 
@@ -38,25 +36,9 @@ class CampaignIssue:
         return ": ".join(part for part in (self.location, self.field, self.message) if part)
 
 
-class CampaignError(InvalidSpecError):
+class CampaignError(IssueListError[CampaignIssue]):
     """A campaign file is unusable; nothing was planned or sent (exit code 2).
 
     ``errors`` lists every problem found; ``field``, ``value``, ``allowed``, ``path`` and
     ``line`` describe the first. The message shows the first :attr:`shown` problems.
     """
-
-    shown = 10
-
-    def __init__(self, errors: Sequence[CampaignIssue]) -> None:
-        if not errors:
-            raise ValueError("CampaignError needs at least one issue")
-        first = errors[0]
-        super().__init__(
-            render_issues(errors, self.shown),
-            field=first.field,
-            value=first.value,
-            allowed=first.allowed,
-        )
-        self.errors: list[CampaignIssue] = list(errors)
-        self.path = first.path
-        self.line = first.line

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from reelforge.fakenotion.config import FakeNotionConfig
 from reelforge.fakenotion.errors import MISSING, NotionApiError, not_found, validation_error
@@ -64,6 +64,19 @@ def _body_object(body: object) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise validation_error("body", "an object", body)
     return body
+
+
+_T = TypeVar("_T")
+
+
+def _lookup(table: Mapping[str, _T], raw_id: str, kind: str, path: str) -> _T:
+    """The object of ``table`` with the id ``raw_id`` (any of Notion's id spellings), or
+    Notion's 404 ``object_not_found``."""
+    identifier = normalize_id(raw_id, path=path)
+    found = table.get(identifier)
+    if found is None:
+        raise not_found(kind, identifier)
+    return found
 
 
 class FakeNotionState:
@@ -179,25 +192,13 @@ class FakeNotionState:
         return source.id
 
     def _database(self, raw_id: str) -> Database:
-        database_id = normalize_id(raw_id, path="path.database_id")
-        database = self._databases.get(database_id)
-        if database is None:
-            raise not_found("database", database_id)
-        return database
+        return _lookup(self._databases, raw_id, "database", "path.database_id")
 
     def _source(self, raw_id: str) -> DataSource:
-        source_id = normalize_id(raw_id, path="path.data_source_id")
-        source = self._data_sources.get(source_id)
-        if source is None:
-            raise not_found("data source", source_id)
-        return source
+        return _lookup(self._data_sources, raw_id, "data source", "path.data_source_id")
 
     def _page(self, raw_id: str) -> Page:
-        page_id = normalize_id(raw_id, path="path.page_id")
-        page = self._pages.get(page_id)
-        if page is None:
-            raise not_found("page", page_id)
-        return page
+        return _lookup(self._pages, raw_id, "page", "path.page_id")
 
     def database_json(self, database_id: str) -> dict[str, Any]:
         """``GET /v1/databases/{id}``."""
