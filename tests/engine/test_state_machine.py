@@ -61,7 +61,7 @@ POLL = PollPolicy()
 RECONCILE = ReconcilePolicy()
 
 CLOCK_STEPS = (1.0, 3.0, 11.0, 130.0, POLL.timeout + 400.0)
-"""Seconds the clock may jump: past the reconcile grace period (10 s), its skew (120 s), and
+"""Seconds the clock may jump: past the listing lag (30 s), the resend window (120 s), and
 the poll timeout (a running job then goes to review with its remote id)."""
 
 _TEMPLATE: Path | None = None
@@ -236,7 +236,7 @@ class JobLifeCycle(RuleBasedStateMachine):
         budget=st.sampled_from([None, None, None, "1.00", "2.00"]),
         crashes=st.dictionaries(st.sampled_from(CrashPoint), st.booleans(), max_size=3),
         answers=st.lists(st.sampled_from(CreateAnswer), max_size=3),
-        list_lag=st.sampled_from([0.0, 0.0, RECONCILE.grace / 2]),
+        list_lag=st.sampled_from([0.0, 0.0, RECONCILE.listing_lag / 2]),
         instant=st.sampled_from([False, False, False, True]),
         takes=st.sampled_from([False, False, True]),
     )

@@ -12,6 +12,7 @@ from reelforge.core.errors import ConfigError
 from reelforge.core.models import JobState
 from reelforge.engine import Engine
 from reelforge.engine.outcome import FINAL
+from reelforge.engine.runner import ensure_not_running
 from reelforge.store import BatchSummary, JobRow, Store
 
 __all__ = ["BatchResult", "check_resumable", "run_batch"]
@@ -56,13 +57,15 @@ async def run_batch(
 
 
 def check_resumable(store: Store, batch_id: str, *, account: str, base_url: str) -> None:
-    """Before the engine starts: :class:`ConfigError` (exit 2) if the batch has unfinished jobs
-    recorded with another endpoint or key, which this run could never continue.
+    """Before the engine starts: :class:`ConfigError` (exit 2) if a live process is running the
+    batch (:func:`~reelforge.engine.runner.ensure_not_running`), or if the batch has unfinished
+    jobs recorded with another endpoint or key, which this run could never continue.
 
     The built-in simulator listens on a new address each time, so a batch interrupted on it can
     only be continued from the same process; against ``reelforge sim`` or a real endpoint, the
     same ``--base-url`` and key continue it.
     """
+    ensure_not_running(store, batch_id)
     foreign = [
         job.key for job in store.jobs(batch_id) if job.state not in FINAL and job.account != account
     ]

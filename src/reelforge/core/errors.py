@@ -78,6 +78,11 @@ class ErrorCategory(StrEnum):
     """The job's assets expired before they were downloaded."""
     NOT_FOUND = "not_found"
     """The job, asset, model or endpoint does not exist."""
+    DOWNLOAD = "download"
+    """The video was made (and paid) but its files could not be fetched or verified:
+    ``reelforge retry`` resumes the download, it never creates the video again."""
+    PROTOCOL = "protocol"
+    """The provider's answers were not the protocol (unreadable bodies, impossible values)."""
 
 
 class ReelforgeError(Exception):
@@ -202,7 +207,7 @@ class ProtocolError(ProviderError):
 class DownloadError(ReelforgeError):
     """An asset could not be downloaded or did not verify."""
 
-    category = ErrorCategory.TRANSIENT
+    category = ErrorCategory.DOWNLOAD
 
 
 class AssetExpiredError(DownloadError):

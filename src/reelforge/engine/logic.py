@@ -8,12 +8,14 @@ the intent recorded before it (DESIGN section 5).
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
 from reelforge.core.errors import (
     AmbiguousSubmissionError,
     AssetExpiredError,
+    DownloadError,
     ErrorCategory,
     NotFoundError,
     ProtocolError,
@@ -35,6 +37,8 @@ Result = dict[str, Any]
 
 _RETRY_SUBMIT = 5.0
 """Seconds before trying a create again when the provider could not be reached at all."""
+MAX_STRIKES = 5
+"""Unusable answers in a row (not the protocol) after which a job stops and says why."""
 
 
 def _state(job: JobRow, **extra: Any) -> Result:
@@ -85,7 +89,7 @@ def _budget_refusal(ctx: EngineContext, job: JobRow, budget: Decimal) -> str | N
     )
 
 
-async def submit(job_id: str) -> Result:
+async def submit(job_id: str, strikes: int = 0) -> Result:
     """Create the job on the provider exactly once.
 
     Returns the job's state, and ``wait`` > 0 when the workflow should wait that long and call
@@ -99,14 +103,22 @@ async def submit(job_id: str) -> Result:
     if job.state is JobState.SUBMITTING:
         # An earlier attempt committed its intent and may have sent the create: never
         # resend blindly; find out what the provider has.
-        return await _reconcile(ctx, job)
+        return await _reconcile(ctx, job, strikes)
     if job.state is not JobState.WAITING:
         return _state(job)
     crash_point(CrashPoint.BEFORE_INTENT)
-    token = store.record_intent(job_id)
+    policy = ctx.reconcile
+    token = store.record_intent(job_id, window=policy.window)
     crash_point(CrashPoint.AFTER_INTENT)
     try:
-        status = await ctx.provider(job.account).submit(job.spec)
+        async with asyncio.timeout(policy.create_timeout):
+            status = await ctx.provider(job.account).submit(job.spec)
+    except TimeoutError:
+        error = AmbiguousSubmissionError(
+            f"create a video: no answer within {policy.create_timeout:g} s; the request was "
+            "abandoned, and the video may or may not have been created"
+        )
+        return await _after_failed_create(ctx, job_id, token, error, answered=False)
     except ProviderError as exc:
         return await _after_failed_create(ctx, job_id, token, exc)
     crash_point(CrashPoint.BEFORE_REMOTE_ID_STORED)
@@ -115,11 +127,18 @@ async def submit(job_id: str) -> Result:
 
 
 async def _after_failed_create(
-    ctx: EngineContext, job_id: str, token: str, exc: ProviderError
+    ctx: EngineContext, job_id: str, token: str, exc: ProviderError, *, answered: bool = True
 ) -> Result:
-    """Ambiguous: reconcile. Provably nothing created: try later, or fail with the reason."""
+    """Ambiguous: reconcile. Provably nothing created: try later, or fail with the reason.
+
+    ``answered``: the server sent an answer (a 5xx, an unreadable success), so the request
+    has ended and only the listing's lag stands between us and knowing; otherwise (a timeout,
+    a dropped connection) it may still arrive until the intent's ``resend_after``.
+    """
     store = ctx.store
     if isinstance(exc, AmbiguousSubmissionError):
+        if answered and exc.status_code is not None:
+            store.set_resend_after(job_id, token, ctx.clock.now() + ctx.reconcile.listing_lag)
         store.record_note(job_id, f"create outcome unknown, reconciling: {exc}")
         return await _reconcile(ctx, store.get_job(job_id))
     retryable = isinstance(exc, TransientError) or (
@@ -158,32 +177,29 @@ def _adopt(ctx: EngineContext, job_id: str, token: str, status: RemoteStatus) ->
     )
 
 
-async def _reconcile(ctx: EngineContext, job: JobRow) -> Result:
+async def _reconcile(ctx: EngineContext, job: JobRow, strikes: int = 0) -> Result:
     store = ctx.store
     assert job.intent_token is not None
     assert job.intent_at is not None
-    provider = ctx.provider(job.account)
-    caps = provider.capabilities(job.model)
-    since = job.intent_at - ctx.reconcile.skew
-    try:
-        remote = [s async for s in provider.list_recent(since=since)] if caps.can_list else []
-    except (TransientError, RateLimitedError, ProtocolError) as exc:
-        # No listing to go on (unreachable, or an answer that is not the protocol): look
-        # again later; the job stays ``submitting`` and is never resubmitted blindly.
-        return _state(job, wait=exc.retry_after or _RETRY_SUBMIT)
+    caps = ctx.provider(job.account).capabilities(job.model)
+    remote = await _listing(ctx, job, strikes) if caps.can_list else []
+    if not isinstance(remote, list):
+        return remote  # no listing to go on: wait, or stop for review
     taken = {
         s.remote_id
         for s in remote
         if (owner := store.find_by_remote_id(s.remote_id)) is not None and owner.id != job.id
     }
+    now = ctx.clock.now()
     decision = decide(
         remote,
         job.spec,
         intent_at=job.intent_at,
-        now=ctx.clock.now(),
+        now=now,
         taken=taken,
         can_list=caps.can_list,
         policy=ctx.reconcile,
+        resend_after=job.resend_after,
     )
     if decision.verdict is Verdict.ADOPT:
         assert decision.adopted is not None
@@ -193,7 +209,18 @@ async def _reconcile(ctx: EngineContext, job: JobRow) -> Result:
     if decision.verdict is Verdict.WAIT:
         return _state(job, wait=decision.wait)
     if decision.verdict is Verdict.RESUBMIT:
-        store.record_note(job.id, "reconciled: the provider has no such job; submitting again")
+        store.record_note(
+            job.id,
+            "reconciled: no job of the provider matches, and the earlier create can no longer "
+            "arrive; submitting again",
+            data={
+                "decision": "resubmit",
+                "intent_at": job.intent_at,
+                "resend_after": job.resend_after,
+                "decided_at": now,
+                "listed": len(remote),
+            },
+        )
         store.clear_intent(job.id, job.intent_token)
         return _state(store.get_job(job.id), wait=0.0)
     reason = (
@@ -212,23 +239,75 @@ async def _reconcile(ctx: EngineContext, job: JobRow) -> Result:
     return _state(store.get_job(job.id))
 
 
-async def poll(job_id: str) -> Result:
+async def _listing(ctx: EngineContext, job: JobRow, strikes: int) -> list[RemoteStatus] | Result:
+    """The provider's jobs since the intent (less the clock skew), or the step's result when
+    there is none to go on."""
+    assert job.intent_at is not None
+    since = job.intent_at - ctx.reconcile.skew
+    try:
+        return [s async for s in ctx.provider(job.account).list_recent(since=since)]
+    except ProtocolError as exc:
+        # An answer that is not the protocol: a few in a row, then a person decides.
+        strikes += 1
+        if strikes >= MAX_STRIKES:
+            return _review(
+                ctx,
+                job,
+                ErrorCategory.PROTOCOL,
+                f"ambiguous submission: the provider's job listing is unusable ({strikes} "
+                f"answers in a row), so whether the create made a video is unknown: {exc}",
+            )
+        if strikes == 1:
+            ctx.store.record_note(job.id, f"cannot read the provider's job listing: {exc}")
+        return _state(job, wait=exc.retry_after or _RETRY_SUBMIT, strikes=strikes)
+    except (TransientError, RateLimitedError) as exc:
+        # No listing to go on (unreachable): look again later, never resubmit blindly; but
+        # not past the job's timeout.
+        if ctx.clock.now() - job.intent_at > ctx.poll.timeout:
+            return _review(
+                ctx,
+                job,
+                ErrorCategory.TIMEOUT,
+                f"ambiguous submission: the provider could not be asked for {ctx.poll.timeout:.0f}"
+                f" s whether the create made a video (last error: {exc})",
+            )
+        return _state(job, wait=exc.retry_after or _RETRY_SUBMIT, strikes=0)
+
+
+def _review(ctx: EngineContext, job: JobRow, category: ErrorCategory, reason: str) -> Result:
+    """Stop the job for a person: ``needs_review`` with the reason (it stays collectable)."""
+    ctx.store.transition(
+        job.id,
+        JobState.NEEDS_REVIEW,
+        expect={JobState.SUBMITTING, JobState.QUEUED, JobState.IN_PROGRESS},
+        category=category,
+        error=reason,
+    )
+    return _state(ctx.store.get_job(job.id))
+
+
+async def poll(job_id: str, strikes: int = 0) -> Result:
     """Fetch the job's status once and record what changed.
 
-    Returns the state, progress, the time of the check, the server's poll hint and the
-    creation time (for the next delay). Failures to reach the provider are not errors here:
-    the state is unchanged and ``retry_after`` says when to look again.
+    Returns the state, progress, the time of the check, the server's poll hint, the creation
+    time (for the next delay) and ``strikes``: how many answers in a row were unusable. A
+    provider that cannot be reached is not an error here (the state is unchanged and the hint
+    says when to look again), but the job's timeout applies whatever the provider answers, and
+    :data:`MAX_STRIKES` unusable answers in a row stop the job for review with the answer
+    quoted.
     """
     ctx = current()
     store = ctx.store
     job = store.get_job(job_id)
     base = {"progress": job.progress, "at": ctx.clock.now(), "created_at": job.submitted_at}
     if job.remote_id is None or job.state not in (JobState.QUEUED, JobState.IN_PROGRESS):
-        return _state(job, **base, hint=None)
+        return _state(job, **base, hint=None, strikes=0)
+    hint: float | None = None
+    problem: str | None = None
     try:
         status = await ctx.provider(job.account).fetch(job.remote_id)
     except RateLimitedError as exc:
-        return _state(job, **base, hint=exc.retry_after or ctx.poll.first)
+        hint, problem = exc.retry_after or ctx.poll.first, str(exc)
     except NotFoundError as exc:
         store.transition(
             job_id,
@@ -236,32 +315,61 @@ async def poll(job_id: str) -> Result:
             category=ErrorCategory.NOT_FOUND,
             error=f"the provider no longer has this job: {exc}",
         )
-        return _state(store.get_job(job_id), **base, hint=None)
-    except (TransientError, ProtocolError):
-        return _state(job, **base, hint=None)
-    crash_point(CrashPoint.MID_POLL)
-    records.apply_status(ctx, job_id, status)
-    job = store.get_job(job_id)
-    timed_out = (
+        return _state(store.get_job(job_id), **base, hint=None, strikes=0)
+    except ProtocolError as exc:
+        strikes += 1
+        if strikes >= MAX_STRIKES:
+            result = _review(
+                ctx,
+                job,
+                ErrorCategory.PROTOCOL,
+                f"the provider's answers about {job.remote_id} are unusable ({strikes} in a "
+                f"row): {exc}; `reelforge reconcile` can look again later",
+            )
+            return {**base, **result, "hint": None, "strikes": strikes}
+        if strikes == 1:
+            store.record_note(job_id, f"unusable answer from the provider: {exc}")
+        problem = str(exc)
+    except TransientError as exc:
+        problem = str(exc)
+    else:
+        crash_point(CrashPoint.MID_POLL)
+        records.apply_status(ctx, job_id, status)
+        job = store.get_job(job_id)
+        if _timed_out(ctx, job):
+            # This check was the last one: the job stays reconcilable with its remote id.
+            records.time_out(ctx, job_id, status.state.value)
+            job = store.get_job(job_id)
+        return _state(
+            job,
+            progress=status.progress,
+            at=ctx.clock.now(),
+            hint=status.poll_after,
+            created_at=status.created_at,
+            strikes=0,
+        )
+    if _timed_out(ctx, job):
+        records.time_out(ctx, job_id, job.state.value, problem=problem)
+        job = store.get_job(job_id)
+    return _state(job, **base, hint=hint, strikes=strikes if problem else 0)
+
+
+def _timed_out(ctx: EngineContext, job: JobRow) -> bool:
+    return (
         job.state in (JobState.QUEUED, JobState.IN_PROGRESS)
         and job.submitted_at is not None
         and ctx.clock.now() - job.submitted_at > ctx.poll.timeout
     )
-    if timed_out:
-        # This check was the last one: the job stays reconcilable with its remote id.
-        records.time_out(ctx, job_id, status)
-        job = store.get_job(job_id)
-    return _state(
-        job,
-        progress=status.progress,
-        at=ctx.clock.now(),
-        hint=status.poll_after,
-        created_at=status.created_at,
-    )
 
 
 async def download(job_id: str) -> Result:
-    """Fetch every asset of a completed job, verify it, write ``job.json``, settle its cost."""
+    """Fetch every asset of a completed job, verify it, write ``job.json``, settle its cost.
+
+    A download that cannot complete (after the adapter's bounded retries: a server that keeps
+    cutting the body short, an asset that is not what its variant should be, a full disk)
+    ends the job ``failed`` with category ``download`` and the reason in one line; its cost
+    is settled (the video was made), and ``reelforge retry`` resumes the download.
+    """
     ctx = current()
     job = ctx.store.get_job(job_id)
     if job.state not in (JobState.COMPLETED, JobState.DOWNLOADING):
@@ -272,4 +380,20 @@ async def download(job_id: str) -> Result:
         ctx.store.transition(
             job_id, JobState.FAILED, category=ErrorCategory.EXPIRED, error=str(exc)
         )
+    except (DownloadError, ProviderError, OSError) as exc:
+        reason = str(exc) if isinstance(exc, DownloadError | ProviderError) else _os_reason(exc)
+        if job.estimated_cost is not None:
+            ctx.store.settle(job_id, job.estimated_cost)  # made and paid, whatever happens next
+        ctx.store.transition(
+            job_id,
+            JobState.FAILED,
+            expect={JobState.COMPLETED, JobState.DOWNLOADING},
+            category=ErrorCategory.DOWNLOAD,
+            error=" ".join(reason.split())[:1000] + "; `reelforge retry` resumes the download",
+        )
     return _state(ctx.store.get_job(job_id))
+
+
+def _os_reason(exc: OSError) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"cannot write the files{where}: {exc.strerror or type(exc).__name__}"

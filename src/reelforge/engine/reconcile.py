@@ -2,9 +2,14 @@
 
 After a create whose outcome is unknown (a timeout, a dropped connection, a 5xx, or a crash
 between the intent and recording the remote id), list the provider's recent jobs and match them
-on prompt, model, length, size and creation window. One match: adopt it. None after a grace
-period: nothing was created, so submitting again is safe (where the provider can list). Several,
-or a provider that cannot list: ``needs_review``, decided by a person, never a second payment.
+on prompt, model, length, size and creation window. One match: adopt it. Several, or a provider
+that cannot list: ``needs_review``, decided by a person, never a second payment.
+
+None: the job may still appear. The original request can reach the provider until it ends —
+at the latest :attr:`ReconcilePolicy.create_timeout` after the intent, when the engine aborts
+it — and a listing may lag behind a create by :attr:`ReconcilePolicy.listing_lag`. Only once
+both have passed (the job's ``resend_after``) does "not listed" mean "never created", and the
+create is sent again as a recorded decision.
 """
 
 from __future__ import annotations
@@ -24,23 +29,36 @@ class Verdict(StrEnum):
     ADOPT = "adopt"
     """Exactly one remote job matches: it is ours."""
     WAIT = "wait"
-    """No match yet, but the grace period has not passed (the listing may lag)."""
+    """No match yet, but the original request may still arrive or the listing may lag."""
     RESUBMIT = "resubmit"
-    """No match after the grace period: nothing was created."""
+    """No match once the request can no longer arrive and the listing has caught up."""
     REVIEW = "review"
     """Several matches, or no way to know: a person decides."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ReconcilePolicy:
-    """How reconciliation matches and how long it waits for a listing to show a job."""
+    """How reconciliation matches, and how long "not listed" may still mean "not yet"."""
 
-    grace: float = 10.0
-    """Seconds after the intent during which an absent job may still appear in the listing."""
+    create_timeout: float = 90.0
+    """Longest a create request may take from start to end; the engine aborts it then."""
+    listing_lag: float = 30.0
+    """Seconds after a create during which the provider's listing may not show the job yet."""
     skew: float = 120.0
     """Seconds of clock difference tolerated between us and the provider."""
     resubmit: bool = True
-    """Submit again when nothing matched after the grace period (needs a provider that lists)."""
+    """Submit again when nothing matched in time (needs a provider that lists)."""
+
+    def __post_init__(self) -> None:
+        if self.create_timeout <= 0:
+            raise ValueError("create_timeout must be positive")
+        if self.listing_lag < 0 or self.skew < 0:
+            raise ValueError("listing_lag and skew must not be negative")
+
+    @property
+    def window(self) -> float:
+        """Seconds after an intent until an unlisted create is known never to have arrived."""
+        return self.create_timeout + self.listing_lag
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -74,10 +92,13 @@ def decide(
     taken: Collection[str],
     can_list: bool,
     policy: ReconcilePolicy,
+    resend_after: float | None = None,
 ) -> Decision:
     """Decide what an ambiguous submission became, from the provider's recent jobs.
 
     ``taken`` holds remote ids other jobs already own: they are never adopted twice.
+    ``resend_after`` is when "not listed" starts to mean "never created" (recorded with the
+    intent; by default the intent plus :attr:`ReconcilePolicy.window`).
     """
     if not can_list:
         return Decision(verdict=Verdict.REVIEW)
@@ -90,9 +111,9 @@ def decide(
         return Decision(verdict=Verdict.ADOPT, adopted=found[0], candidates=ids)
     if found:
         return Decision(verdict=Verdict.REVIEW, candidates=ids)
-    waited = now - intent_at
-    if waited < policy.grace:
-        return Decision(verdict=Verdict.WAIT, wait=policy.grace - waited)
+    deadline = resend_after if resend_after is not None else intent_at + policy.window
+    if now < deadline:
+        return Decision(verdict=Verdict.WAIT, wait=deadline - now)
     if policy.resubmit:
         return Decision(verdict=Verdict.RESUBMIT)
     return Decision(verdict=Verdict.REVIEW)

@@ -52,16 +52,20 @@ def apply_status(ctx: EngineContext, job_id: str, status: RemoteStatus) -> None:
     )
 
 
-def time_out(ctx: EngineContext, job_id: str, status: RemoteStatus) -> None:
-    """The job outlived its timeout: ``needs_review`` with its remote id, still collectable."""
+def time_out(ctx: EngineContext, job_id: str, state: str, *, problem: str | None = None) -> None:
+    """The job outlived its timeout: ``needs_review`` with its remote id, still collectable.
+
+    ``state`` is the provider's last known state; ``problem`` why the last check failed."""
+    job = ctx.store.get_job(job_id)
+    why = f"; the last check failed: {problem}" if problem else ""
     ctx.store.transition(
         job_id,
         JobState.NEEDS_REVIEW,
         expect=_MOVING,
         category=ErrorCategory.TIMEOUT,
         error=(
-            f"still {status.state.value} after {ctx.poll.timeout:.0f} s; it may finish later "
-            f"on the provider (remote id {status.remote_id}): `reelforge reconcile` collects it"
+            f"still {state} after {ctx.poll.timeout:.0f} s{why}; it may finish later "
+            f"on the provider (remote id {job.remote_id}): `reelforge reconcile` collects it"
         ),
     )
 

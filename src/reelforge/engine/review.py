@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from reelforge.core.errors import ErrorCategory, InvalidSpecError, NotFoundError
@@ -195,7 +195,8 @@ def _examine_ambiguous(
         taken=taken,
         can_list=provider.capabilities(job.model).can_list,
         # A person is asking: the listing has had its chance, and resubmitting is their call.
-        policy=ReconcilePolicy(grace=0.0, skew=policy.skew, resubmit=True),
+        policy=replace(policy, resubmit=True),
+        resend_after=now,
     )
     if decision.verdict is Verdict.ADOPT:
         assert decision.adopted is not None

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
+import shlex
+import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -33,9 +36,17 @@ from reelforge.engine.workflow import (
     job_workflow,
 )
 from reelforge.providers import OpenAIVideosProvider
-from reelforge.store import BatchSummary, JobRow, NewJob, Store, account_id
+from reelforge.store import (
+    BatchSummary,
+    ExecutorRow,
+    JobRow,
+    NewJob,
+    Store,
+    account_id,
+    lease_owner,
+)
 
-__all__ = ["QUEUE_NAME", "Engine"]
+__all__ = ["EXECUTOR_TTL", "QUEUE_NAME", "Engine", "ensure_not_running"]
 
 QUEUE_NAME = "reelforge-submit"
 _RUNNING = ("PENDING", "ENQUEUED")
@@ -46,6 +57,14 @@ _UNSENT = frozenset({JobState.PENDING, JobState.WAITING})
 _STARTED = frozenset(JobState) - FINAL - _UNSENT
 """Jobs whose workflow has started: a queued workflow of a waiting job is merely waiting."""
 _DOWNLOADING = frozenset({JobState.COMPLETED, JobState.DOWNLOADING})
+EXECUTOR_TTL = 30.0
+"""Seconds an engine's lease lasts unless renewed; a process on another host that stopped
+renewing is taken for dead (and its workflows recovered) this long after its last renewal.
+A process on this host that is gone is taken for dead at once."""
+_RENEW_EVERY = EXECUTOR_TTL / 3
+_LEGACY_EXECUTOR = "local"
+"""The executor id DBOS uses when given none (databases written before executors existed)."""
+_WORKFLOW_JOB_RE = re.compile(r"(.+?)(?:\.download\.\d+)?(?:~\d+)?")
 
 log = logging.getLogger("reelforge.engine")
 
@@ -77,6 +96,7 @@ class Engine:
         clock: Clock | None = None,
         http_timeout: httpx.Timeout | None = None,
         queue_poll_interval: float = 0.1,
+        command: str | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ConfigError("max_in_flight must be at least 1")
@@ -98,6 +118,11 @@ class Engine:
         self._store: Store | None = None
         self._client: httpx.AsyncClient | None = None
         self._restarts: dict[str, int] = {}
+        self.executor_id = lease_owner()
+        """This process's DBOS executor id (``host:pid:nonce``), registered in the store."""
+        self._command = command or _command_line()
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._lease_lost = False
 
     @property
     def store(self) -> Store:
@@ -109,6 +134,11 @@ class Engine:
     async def __aenter__(self) -> Self:
         store = Store(self.db_url, now=self.clock.now)
         await asyncio.to_thread(store.migrate)
+        # Registered before DBOS starts: from now on no other engine takes this process (and
+        # the workflows it will own) for dead while it renews its lease.
+        await asyncio.to_thread(
+            store.register_executor, self.executor_id, command=self._command, ttl=EXECUTOR_TTL
+        )
         self._store = store
         self._client = httpx.AsyncClient(
             transport=crash_transport(httpx.AsyncHTTPTransport()), timeout=self._http_timeout
@@ -131,6 +161,9 @@ class Engine:
                 "name": "reelforge",
                 "system_database_url": self.db_url,
                 "log_level": "WARNING",
+                # Our own id: DBOS then recovers at launch only this process's workflows
+                # (none), never those of another live process on the same database.
+                "executor_id": self.executor_id,
             }
         )
         DBOS.launch()
@@ -148,6 +181,8 @@ class Engine:
             polling_interval_sec=self._queue_poll_interval,
             on_conflict="always_update",
         )
+        await self.recover_dead_executors()
+        self._heartbeat = asyncio.create_task(self._renew_lease(), name="reelforge-executor-lease")
         return self
 
     async def __aexit__(
@@ -156,8 +191,17 @@ class Engine:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._heartbeat
+            self._heartbeat = None
         with contextlib.suppress(Exception):
             DBOS.destroy(destroy_registry=False)
+        if self._store is not None:
+            # What this process leaves pending is recovered by the next engine at once.
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self._store.retire_executor, self.executor_id)
         # DBOS lent this loop its thread pool and has just shut it down: give the loop a
         # fresh one, so the caller (or a next engine) can still use asyncio.to_thread.
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
@@ -168,6 +212,76 @@ class Engine:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+    # -- executors ----------------------------------------------------------------------------
+
+    async def _renew_lease(self) -> None:
+        while True:
+            await asyncio.sleep(_RENEW_EVERY)
+            try:
+                renewed = await asyncio.to_thread(
+                    self.store.renew_executor, self.executor_id, ttl=EXECUTOR_TTL
+                )
+            except Exception:  # the database is busy or away: try again at the next beat
+                log.warning("could not renew this process's executor lease", exc_info=True)
+                continue
+            if not renewed:
+                self._lease_lost = True
+                log.error(
+                    "this process's executor lease expired and another process may have "
+                    "taken over its jobs; stopping"
+                )
+                return
+
+    async def recover_dead_executors(self) -> list[str]:
+        """Recover the pending workflows of every engine process that is gone (killed, or
+        silent past its lease), then forget it; return the executor ids recovered.
+
+        A live process's workflows are never touched. A dead executor with a pending workflow
+        of an account this engine has no credentials for is left for an engine that has them.
+        """
+        store = self.store
+        dead = [row.id for row in await asyncio.to_thread(store.dead_executors)]
+        recovered = []
+        for executor in [_LEGACY_EXECUTOR, *dead]:
+            if executor == self.executor_id:
+                continue
+            pending = await DBOS.list_workflows_async(
+                executor_id=executor, status="PENDING", load_input=False, load_output=False
+            )
+            foreign = [w.workflow_id for w in pending if not self._serves(w.workflow_id)]
+            if foreign:
+                log.warning(
+                    "not recovering %d workflows of stopped process %s: they belong to other "
+                    "credentials (e.g. %s)",
+                    len(foreign),
+                    executor,
+                    foreign[0],
+                )
+                continue
+            if pending:
+                log.info("recovering %d workflows of stopped process %s", len(pending), executor)
+                await asyncio.to_thread(DBOS._recover_pending_workflows, [executor])
+            if executor != _LEGACY_EXECUTOR:
+                await asyncio.to_thread(store.forget_executor, executor)
+            recovered.append(executor)
+        return recovered
+
+    def _serves(self, workflow_id: str) -> bool:
+        """Whether this engine has the credentials for the job of ``workflow_id``."""
+        match = _WORKFLOW_JOB_RE.fullmatch(workflow_id)
+        try:
+            job = self.store.get_job(match.group(1) if match else workflow_id)
+        except Exception:  # not one of ours (or gone): nothing of ours to lose
+            return True
+        return job.account == self.account
+
+    def claim(self, batch_id: str) -> None:
+        """Make this process the batch's runner; :class:`ConfigError` (exit 2) if another live
+        process is running it (two runners would race each other for the same jobs)."""
+        holder = self.store.claim_batch(batch_id, self.executor_id)
+        if holder is not None:
+            raise _already_running(batch_id, holder)
 
     # -- batches ------------------------------------------------------------------------------
 
@@ -200,6 +314,7 @@ class Engine:
             max_in_flight=self.max_in_flight,
             rpm=self.rpm,
         )
+        await asyncio.to_thread(self.claim, batch.name)
         new = [
             NewJob(
                 key=job.key,
@@ -230,7 +345,10 @@ class Engine:
                 )
 
     async def resume(self, batch_id: str) -> int:
-        """Make sure every unfinished job of the batch has a live workflow; return how many."""
+        """Make sure every unfinished job of the batch has a live workflow; return how many.
+
+        Claims the batch for this process first (:meth:`claim`)."""
+        await asyncio.to_thread(self.claim, batch_id)
         count = 0
         for job in self.store.jobs(batch_id):
             if job.state in FINAL:
@@ -285,8 +403,15 @@ class Engine:
             active = summary.total - sum(summary.counts[state] for state in FINAL)
             if active == 0:
                 return summary
+            if self._lease_lost:
+                raise ConfigError(
+                    "this process stopped renewing its lease (the database was unreachable for "
+                    f"over {EXECUTOR_TTL:.0f} s) and its jobs may be running elsewhere: run "
+                    "the same command again to continue"
+                )
             checks += 1
             if checks % max(1, int(5 / interval)) == 0:
+                await self.recover_dead_executors()
                 await self._restart_dead_workflows(batch_id)
             await asyncio.sleep(interval)
 
@@ -303,10 +428,35 @@ class Engine:
                     continue
             restarts = self._restarts.get(job.id, 0)
             if restarts >= _MAX_RESTARTS:
+                await self._give_up(job, latest)
                 continue
             self._restarts[job.id] = restarts + 1
             log.warning("job %s: its workflow ended %s; starting it again", job.id, latest)
             await self._ensure_workflow(job)
+
+    async def _give_up(self, job: JobRow, latest: tuple[str, str] | None) -> None:
+        """A job whose workflow keeps failing ends for review (collectable, never resent), so
+        the batch ends and says why instead of waiting forever."""
+        error = "no error recorded"
+        if latest is not None:
+            status = await DBOS.get_workflow_status_async(latest[0])
+            if status is not None and status.error is not None:
+                error = f"{type(status.error).__name__}: {status.error}"
+        error = " ".join(error.split())[:500]
+        category = ErrorCategory.DOWNLOAD if job.state in _DOWNLOADING else ErrorCategory.TRANSIENT
+        to = JobState.FAILED if job.state in _DOWNLOADING else JobState.NEEDS_REVIEW
+        if to is JobState.FAILED and job.estimated_cost is not None:
+            await asyncio.to_thread(self.store.settle, job.id, job.estimated_cost)
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(
+                self.store.transition,
+                job.id,
+                to,
+                expect={job.state},
+                category=category,
+                error=f"its workflow failed {_MAX_RESTARTS + 1} times ({error}); "
+                "`reelforge reconcile` or `reelforge retry` continues it",
+            )
 
     async def _latest_workflow(self, base: str) -> tuple[str, str] | None:
         found: tuple[str, str] | None = None
@@ -354,3 +504,26 @@ def _workflow_base(job: JobRow) -> tuple[str, bool]:
     if job.state in _DOWNLOADING:
         return download_id(job.id, job.attempt), True
     return job.id, False
+
+
+def _command_line() -> str:
+    """How this process was started, for messages naming it (``reelforge run spring.yaml``)."""
+    args = list(sys.argv)
+    if args and args[0].endswith(("reelforge", "__main__.py")):
+        args[0] = "reelforge"
+    return shlex.join(args)[:500] if args else "reelforge"
+
+
+def ensure_not_running(store: Store, batch_id: str) -> None:
+    """:class:`ConfigError` (exit 2) if a live process is running the batch: checked before
+    an engine starts, so a second ``reelforge run`` of a batch sends and recovers nothing."""
+    holder = store.batch_runner(batch_id)
+    if holder is not None:
+        raise _already_running(batch_id, holder)
+
+
+def _already_running(batch_id: str, holder: ExecutorRow) -> ConfigError:
+    return ConfigError(
+        f"batch {batch_id} is already being run by {holder.describe()}: let it finish "
+        f"(follow it with `reelforge watch {batch_id}`), or stop that process first"
+    )

@@ -17,15 +17,15 @@ async def admit(job_id: str) -> Result:
 
 
 @DBOS.step(name="reelforge.submit")
-async def submit(job_id: str) -> Result:
+async def submit(job_id: str, strikes: int = 0) -> Result:
     """See :func:`reelforge.engine.logic.submit`."""
-    return await logic.submit(job_id)
+    return await logic.submit(job_id, strikes)
 
 
 @DBOS.step(name="reelforge.poll")
-async def poll(job_id: str) -> Result:
+async def poll(job_id: str, strikes: int = 0) -> Result:
     """See :func:`reelforge.engine.logic.poll`."""
-    return await logic.poll(job_id)
+    return await logic.poll(job_id, strikes)
 
 
 @DBOS.step(name="reelforge.download")

@@ -36,9 +36,11 @@ async def job_workflow(job_id: str) -> str:
     state = JobState((await steps.admit(job_id))["state"])
     hint: float | None = None
     created_at: float | None = None
+    strikes = 0
     while state is JobState.WAITING or state is JobState.SUBMITTING:
-        result = await steps.submit(job_id)
+        result = await steps.submit(job_id, strikes)
         state = JobState(result["state"])
+        strikes = int(result.get("strikes", 0))
         hint = result.get("hint")
         created_at = result.get("created_at")
         wait = float(result.get("wait", 0.0))
@@ -48,6 +50,7 @@ async def job_workflow(job_id: str) -> str:
         return state.value
 
     history: list[Observation] = []
+    strikes = 0
     while state in _POLLING:
         ctx = current()
         job = ctx.store.get_job(job_id)
@@ -58,8 +61,9 @@ async def job_workflow(job_id: str) -> str:
             expected=ctx.durations.expected(job.model, job.seconds, job.size),
         )
         await DBOS.recv_async(WAKE_TOPIC, timeout_seconds=delay)
-        result = await steps.poll(job_id)
+        result = await steps.poll(job_id, strikes)
         state = JobState(result["state"])
+        strikes = int(result.get("strikes", 0))
         hint = result["hint"]
         created_at = result["created_at"]
         history.append(Observation(at=float(result["at"]), progress=int(result["progress"])))

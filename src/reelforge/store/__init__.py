@@ -4,6 +4,7 @@ Open with :meth:`Store.for_path` (SQLite) or ``Store(url)``, call :meth:`Store.m
 use one method per step: every method is one short transaction.
 """
 
+from reelforge.store._executors import ExecutorRow
 from reelforge.store._leases import SinkLease, lease_owner
 from reelforge.store._ledger import BRAND_LABEL, CostGrouping
 from reelforge.store.errors import (
@@ -42,6 +43,7 @@ __all__ = [
     "CostLine",
     "EventKind",
     "EventRow",
+    "ExecutorRow",
     "IllegalTransitionError",
     "JobNotFoundError",
     "JobRow",

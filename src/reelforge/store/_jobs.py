@@ -202,6 +202,12 @@ def retry(conn: Connection, identifier: str, *, now: float) -> bool:
         return False
     if not can_retry(current):
         raise IllegalTransitionError(identifier, current, JobState.WAITING)
+    if (
+        current is JobState.FAILED
+        and row["category"] == ErrorCategory.DOWNLOAD.value
+        and row["remote_id"] is not None
+    ):
+        return _retry_download(conn, row, now=now)
     apply_update(
         conn,
         row,
@@ -210,6 +216,7 @@ def retry(conn: Connection, identifier: str, *, now: float) -> bool:
             "remote_id": None,
             "intent_token": None,
             "intent_at": None,
+            "resend_after": None,
             "category": None,
             "error": None,
             "progress": 0,
@@ -324,3 +331,22 @@ def record_note(
         progress=row["progress"],
         data={**(data or {}), "message": message},
     )
+
+
+def _retry_download(conn: Connection, row: RowMapping, *, now: float) -> bool:
+    """A job whose video was made but not fetched goes back to ``completed``: the download
+    resumes; the video is never created (nor paid) again, and its settled cost stays."""
+    apply_update(
+        conn, row, {"state": JobState.COMPLETED.value, "category": None, "error": None}, now=now
+    )
+    append_event(
+        conn,
+        job_id=row["id"],
+        batch_id=row["batch_id"],
+        at=now,
+        kind=EventKind.STATE,
+        state=JobState.COMPLETED,
+        progress=row["progress"],
+        data={"from": JobState.FAILED, "retry": True, "download": True},
+    )
+    return True

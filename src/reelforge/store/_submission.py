@@ -18,10 +18,10 @@ from reelforge.store.rows import EventKind
 from reelforge.store.schema import jobs
 from reelforge.store.transitions import can_transition
 
-__all__ = ["clear_intent", "record_intent", "record_remote_id"]
+__all__ = ["clear_intent", "record_intent", "record_remote_id", "set_resend_after"]
 
 
-def record_intent(conn: Connection, identifier: str, *, now: float) -> str:
+def record_intent(conn: Connection, identifier: str, *, now: float, window: float) -> str:
     """Commit a submission intent; see :meth:`reelforge.store.Store.record_intent`."""
     row = job_row(conn, identifier)
     current = JobState(row["state"])
@@ -37,6 +37,7 @@ def record_intent(conn: Connection, identifier: str, *, now: float) -> str:
             "attempt": attempt,
             "intent_token": token,
             "intent_at": now,
+            "resend_after": now + window,
         },
         now=now,
     )
@@ -48,9 +49,26 @@ def record_intent(conn: Connection, identifier: str, *, now: float) -> str:
         kind=EventKind.INTENT,
         state=JobState.SUBMITTING,
         progress=row["progress"],
-        data={"from": current, "attempt": attempt, "fingerprint": row["fingerprint"]},
+        data={
+            "from": current,
+            "attempt": attempt,
+            "fingerprint": row["fingerprint"],
+            "resend_after": now + window,
+        },
     )
     return token
+
+
+def set_resend_after(conn: Connection, identifier: str, token: str, at: float) -> bool:
+    """Move the resend deadline of the intent ``token`` (never later than it was)."""
+    row = job_row(conn, identifier)
+    if row["intent_token"] != token or row["remote_id"] is not None:
+        return False
+    current = row["resend_after"]
+    if current is not None and current <= at:
+        return False
+    conn.execute(jobs.update().where(jobs.c.id == identifier).values(resend_after=at))
+    return True
 
 
 _ADOPTABLE = frozenset({JobState.SUBMITTING, JobState.NEEDS_REVIEW})
@@ -134,6 +152,7 @@ def clear_intent(
         "state": to.value,
         "intent_token": None,
         "intent_at": None,
+        "resend_after": None,
         "category": category.value if category is not None else None,
         "error": error,
     }

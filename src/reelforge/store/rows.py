@@ -95,6 +95,8 @@ class BatchRow:
     max_in_flight: int
     rpm: int | None
     state: BatchState
+    runner: str | None = None
+    """The executor of the process running the batch, if one claimed it."""
 
     @classmethod
     def from_mapping(cls, row: RowMapping) -> BatchRow:
@@ -110,6 +112,7 @@ class BatchRow:
             max_in_flight=row["max_in_flight"],
             rpm=row["rpm"],
             state=BatchState(row["state"]),
+            runner=row["runner"],
         )
 
 
@@ -146,6 +149,8 @@ class JobRow:
     created_at: float
     updated_at: float
     version: int
+    resend_after: float | None = None
+    """While ``submitting``: when an unlisted create is known never to have arrived."""
 
     @classmethod
     def from_mapping(cls, row: RowMapping) -> JobRow:
@@ -181,6 +186,7 @@ class JobRow:
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             version=row["version"],
+            resend_after=row["resend_after"],
         )
 
 

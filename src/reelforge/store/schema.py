@@ -65,6 +65,8 @@ batches = Table(
     Column("max_in_flight", Integer, nullable=False),
     Column("rpm", Integer, nullable=True),
     Column("state", String(32), nullable=False),
+    # The executor (see ``executors``) of the process running the batch, if one is.
+    Column("runner", String(256), nullable=True),
 )
 
 jobs = Table(
@@ -99,6 +101,9 @@ jobs = Table(
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
     Column("version", Integer, nullable=False, default=1),
+    # When an ambiguous create may be sent again: its request can no longer arrive and the
+    # provider's listing has caught up (see reelforge.engine.reconcile).
+    Column("resend_after", Double, nullable=True),
     Index(None, "batch_id", "position"),
     Index(None, "state"),
     Index(None, "fingerprint"),
@@ -189,3 +194,17 @@ def include_name(name: str | None, type_: str, _parent_names: object) -> bool:
     if type_ == "table":
         return name in metadata.tables
     return True
+
+
+executors = Table(
+    "executors",
+    metadata,
+    # A process running workflows: its DBOS executor id, where it runs, and until when its
+    # lease holds unless renewed. A process that is gone has its workflows recovered.
+    Column("id", String(256), primary_key=True),
+    Column("host", String(256), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("command", Text, nullable=False),
+    Column("started_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+)

@@ -15,13 +15,15 @@ from sqlalchemy import Engine, select
 from reelforge.core.errors import ErrorCategory, InvalidSpecError
 from reelforge.core.models import JobState, Variant
 from reelforge.core.naming import is_safe_component
-from reelforge.store import _jobs, _leases, _ledger, _sinks, _submission, migrate
+from reelforge.store import _executors, _jobs, _leases, _ledger, _sinks, _submission, migrate
+from reelforge.store._executors import ExecutorRow
 from reelforge.store._jobs import JobFields
 from reelforge.store._leases import SinkLease
 from reelforge.store._ledger import CostGrouping
 from reelforge.store._sinks import Backlog, SinkCursor
 from reelforge.store._sql import batch_row, insert_for, job_row
 from reelforge.store.engine import make_engine, read, write
+from reelforge.store.errors import BatchNotFoundError
 from reelforge.store.rows import (
     AssetRow,
     BatchRow,
@@ -252,16 +254,23 @@ class Store:
         with write(self._engine) as conn:
             return _jobs.retry(conn, job_id, now=self._now())
 
-    def record_intent(self, job_id: str) -> str:
+    def record_intent(self, job_id: str, *, window: float = 120.0) -> str:
         """Commit the intent to submit (DESIGN section 5, step 1) and return its token.
 
         The job must be ``waiting``; it becomes ``submitting`` with ``attempt`` + 1, a fresh
-        random ``intent_token`` and ``intent_at``. Calling it on a job that is already
+        random ``intent_token``, ``intent_at``, and ``resend_after`` ``window`` seconds later
+        (until then an unlisted create may still arrive). Calling it on a job that is already
         ``submitting`` raises: an earlier request may be out, so that job is reconciled,
         never submitted again blindly.
         """
         with write(self._engine) as conn:
-            return _submission.record_intent(conn, job_id, now=self._now())
+            return _submission.record_intent(conn, job_id, now=self._now(), window=window)
+
+    def set_resend_after(self, job_id: str, token: str, at: float) -> bool:
+        """Bring the intent's ``resend_after`` forward to ``at`` (the create's request is known
+        to have ended: the server answered). Never moves it later; fenced by ``token``."""
+        with write(self._engine) as conn:
+            return _submission.set_resend_after(conn, job_id, token, at)
 
     def record_remote_id(
         self,
@@ -498,3 +507,44 @@ class Store:
         """Remember the remote object the sink ``sink`` keeps for the job (replacing any)."""
         with write(self._engine) as conn:
             _sinks.record_external_id(conn, sink, job_id, external_id, now=self._now())
+
+    # -- executors ----------------------------------------------------------------------------
+
+    def register_executor(self, executor_id: str, *, command: str, ttl: float) -> ExecutorRow:
+        """Record this process as a running executor, its lease lasting ``ttl`` seconds."""
+        with write(self._engine) as conn:
+            return _executors.register(conn, executor_id, command=command, ttl=ttl, now=self._now())
+
+    def renew_executor(self, executor_id: str, *, ttl: float) -> bool:
+        """Extend the executor's lease; False if it had expired or was forgotten."""
+        with write(self._engine) as conn:
+            return _executors.renew(conn, executor_id, ttl=ttl, now=self._now())
+
+    def retire_executor(self, executor_id: str) -> None:
+        """The executor is stopping: its lease ends now and it runs no batch any more."""
+        with write(self._engine) as conn:
+            _executors.retire(conn, executor_id)
+
+    def dead_executors(self) -> list[ExecutorRow]:
+        """Executors whose lease expired or whose process (on this host) is gone."""
+        with read(self._engine) as conn:
+            return _executors.dead(conn, now=self._now())
+
+    def forget_executor(self, executor_id: str) -> None:
+        """Remove a dead executor whose workflows were recovered."""
+        with write(self._engine) as conn:
+            _executors.forget(conn, executor_id)
+
+    def claim_batch(self, batch_id: str, executor_id: str) -> ExecutorRow | None:
+        """Make ``executor_id`` the batch's runner unless another live executor is; return
+        that one (and change nothing), or None when the claim holds."""
+        with write(self._engine) as conn:
+            return _executors.claim_batch(conn, batch_id, executor_id, now=self._now())
+
+    def batch_runner(self, batch_id: str) -> ExecutorRow | None:
+        """The live executor running the batch, if any (None also for an unknown batch)."""
+        with read(self._engine) as conn:
+            try:
+                return _executors.runner_of(conn, batch_id, now=self._now())
+            except BatchNotFoundError:
+                return None

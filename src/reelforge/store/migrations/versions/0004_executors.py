@@ -1,0 +1,42 @@
+"""Executors: which process runs what, so a live process's workflows are never recovered by
+another; when an ambiguous create may be sent again.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    """Create ``executors``; add ``batches.runner`` and ``jobs.resend_after``."""
+    op.create_table(
+        "executors",
+        sa.Column("id", sa.String(length=256), nullable=False),
+        sa.Column("host", sa.String(length=256), nullable=False),
+        sa.Column("pid", sa.Integer(), nullable=False),
+        sa.Column("command", sa.Text(), nullable=False),
+        sa.Column("started_at", sa.Double(), nullable=False),
+        sa.Column("expires_at", sa.Double(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_executors")),
+    )
+    op.add_column("batches", sa.Column("runner", sa.String(length=256), nullable=True))
+    op.add_column("jobs", sa.Column("resend_after", sa.Double(), nullable=True))
+
+
+def downgrade() -> None:
+    """Drop what :func:`upgrade` added."""
+    with op.batch_alter_table("jobs") as batch:
+        batch.drop_column("resend_after")
+    with op.batch_alter_table("batches") as batch:
+        batch.drop_column("runner")
+    op.drop_table("executors")
