@@ -26,6 +26,7 @@ from reelforge.cli.run import report
 from reelforge.core.config import Settings, display_url
 from reelforge.core.errors import InvalidSpecError
 from reelforge.core.models import JobState
+from reelforge.core.paths import check_output_dir
 from reelforge.engine.control import CancelOutcome, CancelResult, WorkflowControl, cancel_jobs
 from reelforge.engine.outcome import FINAL
 from reelforge.store import BatchNotFoundError, BatchRow, BatchState, JobRow, Store
@@ -60,6 +61,8 @@ def retry(
     """
     del failed  # the failed jobs are always retried; the flag is there to say so
     with reelforge_errors():
+        if out is not None:
+            check_output_dir(out)
         with open_store(db) as store:
             row = find_batch(store, batch)
             states = {JobState.FAILED, JobState.NEEDS_REVIEW} if review else {JobState.FAILED}
@@ -76,6 +79,7 @@ def retry(
                 )
         forge = forge_for(base_url=base_url, db=db, out=Path(row.out_dir), batch=row)
         check_accounts(involved, forge.engine().account, base_url=forge.base_url)
+        check_output_dir(Path(row.out_dir))
         result = asyncio.run(_retry(forge, row, review=review, live=not as_json))
     report(result, as_json=as_json)
 
@@ -101,9 +105,11 @@ def cancel(
 ) -> None:
     """Cancel a batch's unfinished jobs, or one job.
 
-    Their workflows are stopped, their reservations released, and, where OPENAI_API_KEY is
-    set, jobs already created on the provider are deleted there. A job whose create request
-    may be out (submitting) is not canceled. Exit codes: 0 done, 1 some job could not be
+    Their workflows are stopped, their reservations released, and jobs already created on the
+    provider are deleted there (this needs OPENAI_API_KEY and the run's --base-url). A created
+    job is checked first: one the provider has already completed is paid for, so it is kept
+    and downloaded, not deleted. A job whose create request may be out (submitting) is not
+    canceled. Exit codes: 0 done, 1 some job could not be
     canceled, 2 bad input.
     """
     with reelforge_errors(), open_store(db) as store:
@@ -111,7 +117,7 @@ def cancel(
         results = asyncio.run(_cancel(store, jobs, base_url=base_url))
         if batch is not None and all(r.job.state in FINAL for r in results):
             store.set_batch_state(batch.id, BatchState.CANCELED)
-    refused = [r for r in results if r.outcome is CancelOutcome.REFUSED]
+    refused = [r for r in results if r.outcome in (CancelOutcome.REFUSED, CancelOutcome.COMPLETED)]
     if as_json:
         print_json({"target": target, "jobs": [_cancel_dict(r) for r in results]})
     else:
@@ -162,6 +168,8 @@ def _render_cancel(results: list[CancelResult]) -> None:
                 line += f"; {escape(r.remote_note)}"
         elif r.outcome is CancelOutcome.ALREADY_ENDED:
             line += f"already {r.job.state.value}; nothing to cancel"
+        elif r.outcome is CancelOutcome.COMPLETED:
+            line += f"not canceled: {escape(r.reason or '')}"
         else:
             line += f"not canceled ({r.job.state.value}): {escape(r.reason or '')}"
         out_console.print(line)

@@ -9,6 +9,7 @@ for later runs; the newest one is the job's live workflow, if it is still runnin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from dbos import DBOSClient
 from sqlalchemy.exc import SQLAlchemyError
 
 from reelforge.core.errors import ProviderError
-from reelforge.core.models import JobState
+from reelforge.core.models import JobState, RemoteState
 from reelforge.engine.outcome import FINAL
 from reelforge.engine.workflow import WAKE_TOPIC
 from reelforge.providers.base import Provider
@@ -107,6 +108,8 @@ class CancelOutcome(StrEnum):
     """The job had already ended; nothing to do."""
     REFUSED = "refused"
     """The job cannot be canceled in its state (the reason says why)."""
+    COMPLETED = "completed"
+    """The provider had already completed it (paid): it is kept and downloaded, not deleted."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -144,7 +147,11 @@ async def cancel_jobs(
     """Cancel each unfinished job: stop its workflow, mark it ``canceled``, release its
     reservation, and delete it on the provider when ``provider`` serves the job's ``account``.
 
-    A job in ``submitting``, ``completed`` or ``downloading`` is not canceled (see the reason).
+    A job created on the provider is checked there first: one the provider has completed is
+    paid for, so it is recorded ``completed`` and downloaded, never deleted (outcome
+    ``completed``); one that cannot be checked (no credentials, provider unreachable) is not
+    canceled. A job in ``submitting``, ``completed`` or ``downloading`` is not canceled either
+    (see the reason).
     """
     results = []
     for job in jobs:
@@ -164,6 +171,10 @@ async def _cancel_one(
         return CancelResult(job=job, outcome=CancelOutcome.REFUSED, reason=_UNCANCELABLE[job.state])
     if job.state in FINAL:
         return CancelResult(job=job, outcome=CancelOutcome.ALREADY_ENDED)
+    if job.remote_id is not None:
+        checked = await _check_remote(store, job, provider=provider, account=account)
+        if checked is not None:
+            return checked
     workflow_id = await asyncio.to_thread(control.cancel, job.id)
     try:
         changed = store.transition(job.id, JobState.CANCELED, error="canceled by the user")
@@ -183,6 +194,48 @@ async def _cancel_one(
         workflow_id=workflow_id,
         remote_deleted=deleted,
         remote_note=note,
+    )
+
+
+async def _check_remote(
+    store: Store, job: JobRow, *, provider: Provider | None, account: str | None
+) -> CancelResult | None:
+    """Ask the provider where a created job is before canceling it: a job it has completed
+    is paid for, so it is recorded ``completed`` (and downloaded) instead of deleted. None
+    when the job may be canceled; else the result (not canceled)."""
+    assert job.remote_id is not None
+    if provider is None or account != job.account:
+        why = "no provider credentials" if provider is None else "it was submitted with other"
+        return CancelResult(
+            job=job,
+            outcome=CancelOutcome.REFUSED,
+            reason=f"{why} credentials to check whether the provider has already completed it "
+            "(and billed it): run cancel with the base URL and API key the batch ran with",
+        )
+    try:
+        status = await provider.fetch(job.remote_id)
+    except ProviderError as exc:
+        return CancelResult(
+            job=job,
+            outcome=CancelOutcome.REFUSED,
+            reason=f"could not check it on the provider first ({exc}); try again",
+        )
+    if status.state is not RemoteState.COMPLETED:
+        return None
+    with contextlib.suppress(IllegalTransitionError):  # it moved on meanwhile: reported as is
+        store.transition(
+            job.id,
+            JobState.COMPLETED,
+            expect={JobState.QUEUED, JobState.IN_PROGRESS},
+            progress=100,
+            completed_at=status.completed_at,
+            expires_at=status.expires_at,
+        )
+    return CancelResult(
+        job=store.get_job(job.id),
+        outcome=CancelOutcome.COMPLETED,
+        reason="the provider had already completed it (paid): kept and downloaded by the "
+        "batch's run (or the next `reelforge run` / `reelforge retry`), not deleted",
     )
 
 

@@ -198,13 +198,13 @@ class Engine:
             self._heartbeat = None
         with contextlib.suppress(Exception):
             DBOS.destroy(destroy_registry=False)
+        # DBOS lent this loop its thread pool and has just shut it down: give the loop a
+        # fresh one, so the caller (or a next engine) can still use asyncio.to_thread.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
         if self._store is not None:
             # What this process leaves pending is recovered by the next engine at once.
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self._store.retire_executor, self.executor_id)
-        # DBOS lent this loop its thread pool and has just shut it down: give the loop a
-        # fresh one, so the caller (or a next engine) can still use asyncio.to_thread.
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
         context.uninstall()
         if self._client is not None:
             await self._client.aclose()
