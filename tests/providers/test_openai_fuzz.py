@@ -72,12 +72,11 @@ def test_any_error_response_maps_to_a_reelforge_error_without_the_secret(
     status: int, body: bytes, endpoint: Endpoint
 ) -> None:
     body = body + f" {SECRET}".encode()
-    response = httpx.Response(status, content=body)
     site = Site(base_url="https://api.openai.com/v1", secret=SECRET)
 
     read_envelope(body)
     error = error_for_response(
-        response, body, site=site, endpoint=endpoint, label="fetch", retry_after=None
+        status, httpx.Headers(), body, site=site, endpoint=endpoint, label="fetch", retry_after=None
     )
 
     assert isinstance(error, ReelforgeError)

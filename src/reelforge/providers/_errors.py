@@ -1,14 +1,16 @@
 """HTTP error responses of the OpenAI Videos protocol, translated into reelforge errors.
 
-The server's text is untrusted: it is decoded leniently, stripped of control characters,
-shortened, and has the API key removed before it reaches any message.
+The server's text is untrusted. The session hands over headers and a body with the API key
+already removed (see :mod:`reelforge.providers._redact`); the text is then decoded leniently,
+redacted again (escapes can hide the key from the raw bytes), stripped of control characters
+and shortened before it reaches any message.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 import httpx
@@ -26,6 +28,7 @@ from reelforge.core.errors import (
     ReelforgeError,
     TransientError,
 )
+from reelforge.providers._redact import Redactor, clean_text
 from reelforge.providers._wire import request_id_of
 
 __all__ = [
@@ -49,8 +52,9 @@ _MODEL_GONE_RE = re.compile(
     r"|\b(invalid|unknown|unsupported) model\b",
     re.IGNORECASE | re.DOTALL,
 )
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 _MAX_MESSAGE = 500
+_MAX_PLAIN_ERROR = 2000
+"""Characters kept of an error body that is not JSON (after redaction)."""
 
 
 class AmbiguousProtocolError(AmbiguousSubmissionError, ProtocolError):
@@ -81,7 +85,11 @@ class Site:
     """The base URL an adapter talks to, and the secret its messages must never show."""
 
     base_url: str
-    secret: str | None
+    secret: str | None = field(repr=False)
+    redactor: Redactor = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "redactor", Redactor(self.secret))
 
     @property
     def display_url(self) -> str:
@@ -96,12 +104,7 @@ class Site:
 
     def clean(self, text: str, *, limit: int = _MAX_MESSAGE) -> str:
         """``text`` made safe for a message: no secret, no control characters, not too long."""
-        text = _CONTROL_RE.sub(" ", text).strip()
-        if self.secret:  # before truncating, so a cut can never leave part of the secret
-            text = text.replace(self.secret, "[redacted]")
-        if len(text) > limit:
-            text = text[: limit - 3] + "..."
-        return text
+        return clean_text(text, limit=limit, redactor=self.redactor)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -115,15 +118,24 @@ class Envelope:
     structured: bool = False
 
 
-def read_envelope(body: bytes | None) -> Envelope:
-    """Parse ``{"error": {...}}`` (or the common ``{"error": "..."}`` / ``{"detail": ...}``)."""
+def read_envelope(body: bytes | None, redactor: Redactor | None = None) -> Envelope:
+    """Parse ``{"error": {...}}`` (or the common ``{"error": "..."}`` / ``{"detail": ...}``).
+
+    ``redactor`` removes the secret from a plain-text body before it is shortened, and from
+    the decoded JSON (escapes can hide it from a redaction of the raw bytes).
+    """
     if not body:
         return Envelope()
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
-        text = body[:2000].decode("utf-8", errors="replace")
-        return Envelope(message=" ".join(text.split()) or None)
+        text = body.decode("utf-8", errors="replace")
+        if redactor is not None:
+            text = redactor.text(text)
+        text = " ".join(text.split())[:_MAX_PLAIN_ERROR]
+        return Envelope(message=text or None)
+    if redactor is not None:
+        data = redactor.json(data)
     if not isinstance(data, dict):
         return Envelope()
     error = data.get("error")
@@ -148,7 +160,8 @@ def _field(value: object) -> str | None:
 
 
 def error_for_response(
-    response: httpx.Response,
+    status: int,
+    headers: httpx.Headers,
     body: bytes | None,
     *,
     site: Site,
@@ -157,14 +170,17 @@ def error_for_response(
     retry_after: float | None,
     model: str | None = None,
 ) -> ReelforgeError:
-    """The error a non-success ``response`` means (not raised: the caller decides on retries)."""
-    status = response.status_code
-    envelope = read_envelope(body)
+    """The error a non-success answer means (not raised: the caller decides on retries).
+
+    ``headers`` and ``body`` come redacted from the session; every piece of server text is
+    cleaned again on its way into a message.
+    """
+    envelope = read_envelope(body, site.redactor)
     server_text = site.clean(envelope.message) if envelope.message else None
     detail = server_text or f"the server sent no error message (HTTP {status})"
     fields = _Fields(
         status_code=status,
-        request_id=request_id_of(response.headers),
+        request_id=request_id_of(headers),
         code=site.clean(envelope.code, limit=128) if envelope.code else None,
         param=site.clean(envelope.param, limit=128) if envelope.param else None,
     )

@@ -5,12 +5,20 @@ with backoff. Creates (``POST /videos``, remix) are paid: they are retried only 
 proves nothing was created (the connection was never made, or the server answered 429);
 anything else after the request may have reached the server raises
 :class:`AmbiguousSubmissionError` at once and the engine reconciles by listing.
+
+Every answer passes one chokepoint before anything reads it: the API key is replaced by
+``[redacted]`` in the headers (a redacted copy is all the parsers see), in the raw body bytes
+before JSON decoding, and in every string and key of the decoded JSON (escapes can hide it from
+the bytes); error bodies likewise, before anything shortens them. JSON bodies are requested
+unencoded and read raw; a body the server compressed anyway (gzip, deflate) is inflated here a
+bounded piece at a time, so memory stays within the cap plus one network read.
 """
 
 from __future__ import annotations
 
 import functools
 import random
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -36,6 +44,7 @@ from reelforge.providers._errors import (
     Site,
     error_for_response,
 )
+from reelforge.providers._redact import clean_text
 from reelforge.providers._retry import RetryPolicy, retry_after_seconds
 from reelforge.providers._wire import decode_json, request_id_of
 
@@ -54,6 +63,12 @@ T = TypeVar("T")
 MAX_JSON_BYTES = 1024 * 1024
 """Largest JSON body read from a server; anything bigger is a protocol error."""
 _MAX_ERROR_BYTES = 64 * 1024
+_INFLATE_WBITS = {
+    "gzip": zlib.MAX_WBITS | 16,
+    "x-gzip": zlib.MAX_WBITS | 16,
+    "deflate": zlib.MAX_WBITS,
+}
+"""The content encodings a JSON body may come in (despite ``Accept-Encoding: identity``)."""
 
 NOT_SENT: tuple[type[Exception], ...] = (
     httpx.ConnectError,
@@ -125,7 +140,7 @@ class Session:
 
     def headers(self, accept: str) -> dict[str, str]:
         """The headers every request carries."""
-        headers = {"User-Agent": user_agent(), "Accept": accept}
+        headers = {"User-Agent": user_agent(), "Accept": accept, "Accept-Encoding": "identity"}
         if self.site.secret:
             headers["Authorization"] = f"Bearer {self.site.secret}"
         return headers
@@ -189,18 +204,28 @@ class Session:
             failures += 1
             error = self.response_error(call, response, body)
             if answer_lost and call.gone_ok_after_drop and type(error) is NotFoundError:
-                return parse(None, response.headers)
+                return parse(None, self.answer_headers(response))
             await self.retry_or_raise(call, error, failures)
+
+    def answer_headers(self, response: httpx.Response) -> httpx.Headers:
+        """The headers of ``response`` with the secret removed: the only ones parsers see."""
+        return self.site.redactor.headers(response.headers)
 
     async def _success(
         self, call: Call, response: httpx.Response, parse: Callable[[object, httpx.Headers], T]
     ) -> T:
+        redactor = self.site.redactor
+        headers = self.answer_headers(response)
         try:
-            body = await read_capped(response, MAX_JSON_BYTES, call.label)
-            return parse(decode_json(body, what=call.label), response.headers)
+            body = await read_capped(response, MAX_JSON_BYTES, call.label, headers=headers)
+            data = redactor.json(decode_json(redactor.raw(body), what=call.label))
+            return parse(data, headers)
         except ProtocolError as exc:
-            message = self.site.clean(f"{call.label}: {exc.message}", limit=1000)
-            request_id = request_id_of(response.headers)
+            text = exc.message
+            if not text.startswith(f"{call.label}: "):
+                text = f"{call.label}: {text}"
+            message = self.site.clean(text, limit=1000)
+            request_id = request_id_of(headers)
             status = response.status_code
             if call.kind is CallKind.CREATE:
                 raise AmbiguousProtocolError(
@@ -213,13 +238,17 @@ class Session:
     def response_error(
         self, call: Call, response: httpx.Response, body: bytes | None
     ) -> ReelforgeError:
+        """The error a non-success ``response`` means; its headers and ``body`` (the raw bytes
+        :func:`read_error_body` returned) are redacted before anything reads them."""
+        headers = self.answer_headers(response)
         return error_for_response(
-            response,
-            body,
+            response.status_code,
+            headers,
+            None if body is None else self.site.redactor.raw(body),
             site=self.site,
             endpoint=call.endpoint,
             label=call.label,
-            retry_after=retry_after_seconds(response.headers, self.clock.now()),
+            retry_after=retry_after_seconds(headers, self.clock.now()),
             model=call.model,
         )
 
@@ -252,17 +281,87 @@ class Session:
         )
 
 
-async def read_capped(response: httpx.Response, limit: int, label: str) -> bytes:
-    """The whole body of ``response``, or :class:`ProtocolError` once it passes ``limit`` bytes."""
-    declared = response.headers.get("content-length", "")
+async def read_capped(
+    response: httpx.Response, limit: int, label: str, *, headers: httpx.Headers | None = None
+) -> bytes:
+    """The whole (decoded) body of ``response``, or :class:`ProtocolError` past ``limit`` bytes.
+
+    The body is read raw; a gzip or deflate body is inflated here, never more than ``limit``
+    plus one byte, so a compression bomb costs no more memory than an honest body. Any other
+    content encoding is a :class:`ProtocolError` naming it. ``headers`` are the response's
+    headers as they may be shown (redacted); ``response.headers`` when not given.
+    """
+    headers = response.headers if headers is None else headers
+    declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise ProtocolError(f"{label}: the body is {int(declared)} bytes; at most {limit} expected")
+    too_large = ProtocolError(f"{label}: the body is larger than {limit} bytes")
+    if response.is_stream_consumed:
+        # Read before it got here (an in-memory transport, an event hook): httpx already
+        # decoded it, and it is in memory already.
+        if len(response.content) > limit:
+            raise too_large
+        return response.content
+    inflater = _Inflater.for_encoding(headers.get("content-encoding", ""), label)
     buffer = bytearray()
-    async for chunk in response.aiter_bytes():
-        buffer += chunk
+    async for chunk in response.aiter_raw():
+        buffer += chunk if inflater is None else inflater.feed(chunk, limit + 1 - len(buffer))
         if len(buffer) > limit:
-            raise ProtocolError(f"{label}: the body is larger than {limit} bytes")
+            raise too_large
+    if inflater is not None:
+        inflater.finish()
     return bytes(buffer)
+
+
+class _Inflater:
+    """A gzip or deflate decoder that never produces more than it is asked for."""
+
+    def __init__(self, encoding: str, label: str) -> None:
+        self._wbits = _INFLATE_WBITS[encoding]
+        self._encoding = encoding
+        self._label = label
+        self._zlib = zlib.decompressobj(self._wbits)
+        self._started = False
+
+    @classmethod
+    def for_encoding(cls, header: str, label: str) -> _Inflater | None:
+        """The decoder ``Content-Encoding: header`` needs; ``None`` for an unencoded body."""
+        encoding = header.strip().lower()
+        if encoding in ("", "identity"):
+            return None
+        if encoding not in _INFLATE_WBITS:
+            name = clean_text(header, limit=60)
+            raise ProtocolError(f"{label}: the body is encoded as {name!r}, which is not supported")
+        return cls(encoding, label)
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        """Decode ``data``; at most ``room`` bytes (at least 1) come out, the rest is dropped
+        (the caller refuses the body once ``room`` is reached)."""
+        out = bytearray()
+        while data and len(out) < room:
+            try:
+                out += self._zlib.decompress(data, room - len(out))
+            except zlib.error as exc:
+                if self._encoding == "deflate" and not self._started:
+                    # Many servers send raw deflate without the zlib header.
+                    self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                    self._started = True
+                    continue
+                raise ProtocolError(f"{self._label}: the {self._encoding} body is corrupt") from exc
+            self._started = True
+            if self._zlib.unconsumed_tail:
+                data = self._zlib.unconsumed_tail
+            elif self._zlib.eof and self._zlib.unused_data:
+                data = self._zlib.unused_data  # the next member of a multi-member gzip body
+                self._zlib = zlib.decompressobj(self._wbits)
+            else:
+                data = b""
+        return bytes(out)
+
+    def finish(self) -> None:
+        """Check that the compressed body was complete."""
+        if self._started and not self._zlib.eof:
+            raise ProtocolError(f"{self._label}: the {self._encoding} body ends early")
 
 
 async def read_error_body(response: httpx.Response) -> bytes | None:

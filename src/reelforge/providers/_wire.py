@@ -1,7 +1,9 @@
 """The OpenAI Videos wire format, read defensively: ids, headers, Video objects, list pages.
 
 Everything here treats the server as untrusted. A value that is not the protocol raises
-:class:`ProtocolError`; nothing malformed is passed on as if it were fine.
+:class:`ProtocolError`; nothing malformed is passed on as if it were fine. The parsers receive
+data and headers the session has already redacted (the API key replaced by ``[redacted]``, which
+no id or request id accepts), so nothing here ever sees the key.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import httpx
 
 from reelforge.core.errors import ErrorCategory, ProtocolError
 from reelforge.core.models import RemoteError, RemoteState, RemoteStatus
+from reelforge.providers._redact import clean_text
 
 __all__ = [
     "ListPage",
@@ -31,9 +34,12 @@ __all__ = [
 ]
 
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-.:]{0,127}", re.ASCII)
-_HEADER_VALUE_RE = re.compile(r"[\x21-\x7e]{1,128}", re.ASCII)
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-.:+/=]{0,127}", re.ASCII)
 _MAX_POLL_AFTER = 24 * 3600.0
 _MAX_TEXT = 32_000 * 4  # a prompt is at most 32,000 characters; allow generous slack
+_MAX_ERROR_TEXT = 2000
+_MAX_CODE = 128
+_NO_REASON = "the provider gave no reason for the failure"
 
 # Provider status strings whose meaning is certain. Anything else raises ProtocolError.
 _STATES: dict[str, RemoteState] = {
@@ -68,9 +74,10 @@ def check_id(value: object, *, what: str = "video id") -> str:
 
 
 def request_id_of(headers: httpx.Headers) -> str | None:
-    """The ``x-request-id`` header, if it is a short printable token."""
+    """The ``x-request-id`` header, if it is a short token of id characters (no spaces,
+    quotes or brackets: a redacted value is never one)."""
     raw: str | None = headers.get("x-request-id")
-    if raw is None or _HEADER_VALUE_RE.fullmatch(raw) is None:
+    if raw is None or _REQUEST_ID_RE.fullmatch(raw) is None:
         return None
     return raw
 
@@ -252,10 +259,7 @@ def _seconds(value: object, remote_id: str) -> int | None:
 def _error(value: object, state: RemoteState, remote_id: str) -> RemoteError | None:
     if value is None:
         if state is RemoteState.FAILED:
-            return RemoteError(
-                category=ErrorCategory.GENERATION_FAILED,
-                message="the provider gave no reason for the failure",
-            )
+            return RemoteError(category=ErrorCategory.GENERATION_FAILED, message=_NO_REASON)
         return None
     if not isinstance(value, dict):
         raise ProtocolError(f"video {remote_id}: error is not an object")
@@ -265,6 +269,6 @@ def _error(value: object, state: RemoteState, remote_id: str) -> RemoteError | N
         raise ProtocolError(f"video {remote_id}: error.message is not a string")
     if code is not None and not isinstance(code, str | int):
         raise ProtocolError(f"video {remote_id}: error.code is not a string")
-    code_text = None if code is None else str(code)[:128]
-    text = (message or "the provider gave no reason for the failure")[:2000]
+    code_text = None if code is None else clean_text(str(code), limit=_MAX_CODE) or None
+    text = clean_text(message or "", limit=_MAX_ERROR_TEXT) or _NO_REASON
     return RemoteError(category=failure_category(code_text, text), message=text, code=code_text)
