@@ -9,6 +9,7 @@ the intent recorded before it (DESIGN section 5).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from decimal import Decimal
 from typing import Any
 
@@ -109,16 +110,21 @@ async def submit(job_id: str, strikes: int = 0) -> Result:
     crash_point(CrashPoint.BEFORE_INTENT)
     policy = ctx.reconcile
     token = store.record_intent(job_id, window=policy.window)
+    try:
+        records.write_job_file(ctx, store.get_job(job_id), state=JobState.SUBMITTING)
+    except OSError as exc:
+        # No evidence on disk, no create: nothing was sent.
+        store.clear_intent(
+            job_id,
+            token,
+            to=JobState.FAILED,
+            category=ErrorCategory.INVALID_REQUEST,
+            error=f"nothing sent: {_os_reason(exc)}",
+        )
+        return _state(store.get_job(job_id))
     crash_point(CrashPoint.AFTER_INTENT)
     try:
-        async with asyncio.timeout(policy.create_timeout):
-            status = await ctx.provider(job.account).submit(job.spec)
-    except TimeoutError:
-        error = AmbiguousSubmissionError(
-            f"create a video: no answer within {policy.create_timeout:g} s; the request was "
-            "abandoned, and the video may or may not have been created"
-        )
-        return await _after_failed_create(ctx, job_id, token, error, answered=False)
+        status = await _create(ctx, job)
     except ProviderError as exc:
         return await _after_failed_create(ctx, job_id, token, exc)
     crash_point(CrashPoint.BEFORE_REMOTE_ID_STORED)
@@ -126,18 +132,32 @@ async def submit(job_id: str, strikes: int = 0) -> Result:
     return _state(store.get_job(job_id), hint=status.poll_after, created_at=status.created_at)
 
 
+async def _create(ctx: EngineContext, job: JobRow) -> RemoteStatus:
+    """The paid request, abandoned (as an ambiguous submission) after ``create_timeout``."""
+    timeout = ctx.reconcile.create_timeout
+    try:
+        async with asyncio.timeout(timeout):
+            return await ctx.provider(job.account).submit(job.spec)
+    except TimeoutError:
+        raise AmbiguousSubmissionError(
+            f"create a video: no answer within {timeout:g} s; the request was abandoned, and "
+            "the video may or may not have been created"
+        ) from None
+
+
 async def _after_failed_create(
-    ctx: EngineContext, job_id: str, token: str, exc: ProviderError, *, answered: bool = True
+    ctx: EngineContext, job_id: str, token: str, exc: ProviderError
 ) -> Result:
     """Ambiguous: reconcile. Provably nothing created: try later, or fail with the reason.
 
-    ``answered``: the server sent an answer (a 5xx, an unreadable success), so the request
-    has ended and only the listing's lag stands between us and knowing; otherwise (a timeout,
-    a dropped connection) it may still arrive until the intent's ``resend_after``.
+    When the server answered (a 5xx, an unreadable success: the error has a status code),
+    the request has ended, and only the listing's lag stands between us and knowing; without
+    an answer (a timeout, a dropped connection) it may still arrive until the intent's
+    ``resend_after``.
     """
     store = ctx.store
     if isinstance(exc, AmbiguousSubmissionError):
-        if answered and exc.status_code is not None:
+        if exc.status_code is not None:
             store.set_resend_after(job_id, token, ctx.clock.now() + ctx.reconcile.listing_lag)
         store.record_note(job_id, f"create outcome unknown, reconciling: {exc}")
         return await _reconcile(ctx, store.get_job(job_id))
@@ -154,6 +174,15 @@ async def _after_failed_create(
 
 
 def _adopt(ctx: EngineContext, job_id: str, token: str, status: RemoteStatus) -> None:
+    _record_remote(ctx, job_id, token, status)
+    job = ctx.store.get_job(job_id)
+    if job.remote_id is not None:
+        # The output folder records the remote id too: paid-for evidence beside the files.
+        with contextlib.suppress(OSError, ValueError):
+            records.write_job_file(ctx, job, state=job.state)
+
+
+def _record_remote(ctx: EngineContext, job_id: str, token: str, status: RemoteStatus) -> None:
     state, _ = local_state(status.state)
     if state in (JobState.FAILED, JobState.CANCELED):
         # Record the id first (the job exists and is ours), then its ending.

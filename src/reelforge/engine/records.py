@@ -101,7 +101,11 @@ async def download_assets(ctx: EngineContext, job: JobRow) -> None:
 
 
 def write_job_file(ctx: EngineContext, job: JobRow, *, state: JobState) -> None:
-    """Write ``job.json``: spec, remote id, status history, checksums and cost. No secrets."""
+    """Write ``job.json``: spec, remote id, status history, checksums and cost. No secrets.
+
+    Written when the create is about to be sent (the intent), when the remote id is known, and
+    when the job is done: the output folder is evidence of what was paid for, even if the
+    database is lost (see :mod:`reelforge.engine.evidence`)."""
     store = ctx.store
     assets = {asset.variant.value: asset for asset in store.assets(job.id)}
     history = [
@@ -125,6 +129,8 @@ def write_job_file(ctx: EngineContext, job: JobRow, *, state: JobState) -> None:
             "labels": dict(job.labels),
             "campaign": combination.to_dict() if combination else None,
             "remote_id": job.remote_id,
+            "fingerprint": job.fingerprint,
+            "intent_at": job.intent_at,
             "attempts": job.attempt,
             "submitted_at": job.submitted_at,
             "completed_at": job.completed_at,

@@ -26,6 +26,7 @@ from reelforge.core.polling import PollPolicy
 from reelforge.core.pricing import PriceTable, default_prices
 from reelforge.engine import context
 from reelforge.engine.crash import crash_transport
+from reelforge.engine.evidence import adopt_from_out
 from reelforge.engine.outcome import FINAL
 from reelforge.engine.reconcile import ReconcilePolicy
 from reelforge.engine.workflow import (
@@ -327,6 +328,12 @@ class Engine:
             for job in batch.jobs
         ]
         await asyncio.to_thread(store.add_jobs, batch.name, new)
+        # Before anything is sent: a job this database never tried may have been paid for
+        # under another database (its job.json in the output folder says so).
+        for line in await asyncio.to_thread(
+            adopt_from_out, store, batch.name, window=self.reconcile_policy.window
+        ):
+            log.warning("batch %s: %s", batch.name, line)
         if rejected:
             await asyncio.to_thread(self._reject, batch.name, rejected)
         await self.resume(batch.name)

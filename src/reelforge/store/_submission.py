@@ -21,7 +21,9 @@ from reelforge.store.transitions import can_transition
 __all__ = ["clear_intent", "record_intent", "record_remote_id", "set_resend_after"]
 
 
-def record_intent(conn: Connection, identifier: str, *, now: float, window: float) -> str:
+def record_intent(
+    conn: Connection, identifier: str, *, now: float, window: float, at: float | None = None
+) -> str:
     """Commit a submission intent; see :meth:`reelforge.store.Store.record_intent`."""
     row = job_row(conn, identifier)
     current = JobState(row["state"])
@@ -29,6 +31,7 @@ def record_intent(conn: Connection, identifier: str, *, now: float, window: floa
         raise IllegalTransitionError(identifier, current, JobState.SUBMITTING)
     token = secrets.token_hex(16)
     attempt = row["attempt"] + 1
+    intent_at = now if at is None else at
     apply_update(
         conn,
         row,
@@ -36,8 +39,8 @@ def record_intent(conn: Connection, identifier: str, *, now: float, window: floa
             "state": JobState.SUBMITTING.value,
             "attempt": attempt,
             "intent_token": token,
-            "intent_at": now,
-            "resend_after": now + window,
+            "intent_at": intent_at,
+            "resend_after": intent_at + window,
         },
         now=now,
     )
@@ -53,7 +56,7 @@ def record_intent(conn: Connection, identifier: str, *, now: float, window: floa
             "from": current,
             "attempt": attempt,
             "fingerprint": row["fingerprint"],
-            "resend_after": now + window,
+            "resend_after": intent_at + window,
         },
     )
     return token

@@ -22,12 +22,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from reelforge.core.config import display_url
+from reelforge.core.errors import ConfigError
 from reelforge.store.errors import StoreError
 
-__all__ = ["BUSY_TIMEOUT_S", "WRITE_OPTION", "make_engine", "read", "write"]
+__all__ = ["BUSY_TIMEOUT_S", "WRITE_OPTION", "make_engine", "opening", "read", "write"]
 
 BUSY_TIMEOUT_S = 30.0
 """How long a connection waits for another process's write lock before giving up."""
@@ -69,6 +71,21 @@ def _sqlite_begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         connection.exec_driver_sql("BEGIN")
+
+
+@contextmanager
+def opening(url: str, *, option: str = "--db") -> Iterator[None]:
+    """Opening or migrating the database at ``url``: a database that cannot be opened (no such
+    folder, not a database, unreachable server) becomes a one-line
+    :class:`~reelforge.core.errors.ConfigError` naming it, instead of SQLAlchemy's error."""
+    try:
+        yield
+    except DatabaseError as exc:  # OperationalError is one
+        reason = str(exc.orig) if exc.orig is not None else type(exc).__name__
+        first_line = reason.strip().splitlines()[0] if reason.strip() else reason
+        raise ConfigError(
+            f"{option} {display_url(url)}: cannot be opened as a database ({first_line})"
+        ) from exc
 
 
 @contextmanager

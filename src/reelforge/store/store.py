@@ -254,17 +254,18 @@ class Store:
         with write(self._engine) as conn:
             return _jobs.retry(conn, job_id, now=self._now())
 
-    def record_intent(self, job_id: str, *, window: float = 120.0) -> str:
+    def record_intent(self, job_id: str, *, window: float = 120.0, at: float | None = None) -> str:
         """Commit the intent to submit (DESIGN section 5, step 1) and return its token.
 
         The job must be ``waiting``; it becomes ``submitting`` with ``attempt`` + 1, a fresh
         random ``intent_token``, ``intent_at``, and ``resend_after`` ``window`` seconds later
         (until then an unlisted create may still arrive). Calling it on a job that is already
         ``submitting`` raises: an earlier request may be out, so that job is reconciled,
-        never submitted again blindly.
+        never submitted again blindly. ``at`` records an intent made earlier (found in the
+        output folder's ``job.json``) at its own time.
         """
         with write(self._engine) as conn:
-            return _submission.record_intent(conn, job_id, now=self._now(), window=window)
+            return _submission.record_intent(conn, job_id, now=self._now(), window=window, at=at)
 
     def set_resend_after(self, job_id: str, token: str, at: float) -> bool:
         """Bring the intent's ``resend_after`` forward to ``at`` (the create's request is known
