@@ -38,6 +38,8 @@ Result = dict[str, Any]
 
 _RETRY_SUBMIT = 5.0
 """Seconds before trying a create again when the provider could not be reached at all."""
+_RELIST_EVERY = 5.0
+"""Seconds between listings while an ambiguous create may still land."""
 MAX_STRIKES = 5
 """Unusable answers in a row (not the protocol) after which a job stops and says why."""
 
@@ -236,7 +238,8 @@ async def _reconcile(ctx: EngineContext, job: JobRow, strikes: int = 0) -> Resul
         _adopt(ctx, job.id, job.intent_token, decision.adopted)
         return _state(store.get_job(job.id))
     if decision.verdict is Verdict.WAIT:
-        return _state(job, wait=decision.wait)
+        # Look again soon: a create still in the air shows up in the listing when it lands.
+        return _state(job, wait=min(decision.wait, _RELIST_EVERY))
     if decision.verdict is Verdict.RESUBMIT:
         store.record_note(
             job.id,

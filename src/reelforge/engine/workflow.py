@@ -60,6 +60,8 @@ async def job_workflow(job_id: str) -> str:
             started_at=created_at,
             expected=ctx.durations.expected(job.model, job.seconds, job.size),
         )
+        if strikes:
+            delay = ctx.poll.first  # an unusable answer: ask again soon, a bounded few times
         await DBOS.recv_async(WAKE_TOPIC, timeout_seconds=delay)
         result = await steps.poll(job_id, strikes)
         state = JobState(result["state"])

@@ -75,6 +75,9 @@ class FaultConfig(_Model):
     """Probability that a ``/v1`` request is delayed by ``slow_seconds``."""
     slow_seconds: float = Field(default=0.5, ge=0)
     """Delay of a slow response, in real seconds."""
+    create_delay: float = Field(default=0.0, ge=0)
+    """Real seconds a create takes before the job is made and answered (a slow gateway). The
+    job is made even if the client gave up or died meanwhile, as a real server would."""
     drop_download_rate: Rate = Field(default=0.0, ge=0, le=1)
     """Probability that a content download is cut off part-way."""
     drop_download_first: int = Field(default=0, ge=0)
@@ -82,7 +85,8 @@ class FaultConfig(_Model):
     drop_after_fraction: float = Field(default=0.5, gt=0, lt=1)
     """Share of the requested bytes sent before a download is cut off."""
     large_asset_bytes: int | None = Field(default=None, ge=1)
-    """Serve the ``video`` variant as this many bytes of deterministic pseudo-random data."""
+    """Serve the ``video`` variant as this many bytes: the rendered MP4 followed by a ``free`` box
+    of deterministic pseudo-random data (still a valid MP4)."""
 
     @field_validator("moderation_patterns")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -157,6 +158,11 @@ async def create(ctx: Ctx) -> Response:
     """``POST /v1/videos`` (JSON or multipart)."""
     body = await read_body(ctx.request)
     params = parse_create(body, ctx.sim.config)
+    delay = ctx.sim.config.faults.create_delay
+    if delay > 0:
+        ctx.faults.append("create_delay")
+        # Shielded: a client that disconnects does not stop the server from making the job.
+        await asyncio.shield(asyncio.sleep(delay))
     job = _new_job(
         ctx,
         prompt=params.prompt,
