@@ -387,10 +387,12 @@ async def poll(job_id: str, strikes: int = 0) -> Result:
 
 
 def _timed_out(ctx: EngineContext, job: JobRow) -> bool:
+    # Counted on our own clock from the intent: the server's created_at may be anything.
+    started = job.intent_at if job.intent_at is not None else job.submitted_at
     return (
         job.state in (JobState.QUEUED, JobState.IN_PROGRESS)
-        and job.submitted_at is not None
-        and ctx.clock.now() - job.submitted_at > ctx.poll.timeout
+        and started is not None
+        and ctx.clock.now() - started > ctx.poll.timeout
     )
 
 
