@@ -1,13 +1,19 @@
-"""Fakes for provider tests: a clock, Video payloads, streaming bodies, recording handlers."""
+"""Fakes for provider tests: a clock, Video payloads, real media, streaming bodies, recorders."""
 
 from __future__ import annotations
 
+import functools
+import random
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from reelforge.core.models import Variant
 from reelforge.providers import OpenAIVideosProvider
+from reelforge.sim.media import MediaJob, free_box_header, render_media
 
 API_KEY = "sk-test-SECRET-0123456789abcdef"
 BASE_URL = "https://gateway.example/v1"
@@ -59,6 +65,34 @@ def error_body(
     return {
         "error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}
     }
+
+
+@functools.cache
+def real_media() -> dict[Variant, bytes]:
+    """Small valid media for each variant (an MP4, a WebP, a JPEG), rendered once per session."""
+    job = MediaJob(
+        video_id="video_1",
+        prompt="A calico cat",
+        model="sora-2",
+        seconds=1,
+        size="720x1280",
+        seed=1,
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        paths = render_media(job, Path(folder), fps=4, media_scale=0.05)
+        return {variant: path.read_bytes() for variant, path in paths.items()}
+
+
+def media(variant: Variant) -> bytes:
+    """The real media of ``variant``."""
+    return real_media()[Variant(variant)]
+
+
+def padded_mp4(size: int, *, seed: int = 0) -> bytes:
+    """A valid MP4 of exactly ``size`` bytes: the real one, then a ``free`` box of random bytes."""
+    video = real_media()[Variant.VIDEO]
+    header = free_box_header(size - len(video))
+    return video + header + random.Random(seed).randbytes(size - len(video) - len(header))
 
 
 class ChunkedStream(httpx.AsyncByteStream):

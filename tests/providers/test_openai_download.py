@@ -8,7 +8,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from openai_fakes import ChunkedStream, FakeClock, MakeProvider, error_body, video
+from openai_fakes import (
+    ChunkedStream,
+    FakeClock,
+    MakeProvider,
+    error_body,
+    media,
+    padded_mp4,
+    video,
+)
 
 from reelforge.core.errors import (
     AssetExpiredError,
@@ -20,19 +28,21 @@ from reelforge.core.errors import (
 )
 from reelforge.core.models import Variant
 
-ASSET = bytes(range(256)) * 400  # 102,400 bytes
+ASSET = padded_mp4(102_400)  # a real MP4, padded with a free box
 DIGEST = hashlib.sha256(ASSET).hexdigest()
 _RANGE_RE = re.compile(r"bytes=(\d+)-")
 
 
-def served_from(offset: int, *, drop_after: int | None = None) -> httpx.Response:
+def served_from(
+    offset: int, *, drop_after: int | None = None, asset: bytes = ASSET
+) -> httpx.Response:
     """The asset from ``offset`` (206 with Content-Range, or 200 from 0)."""
-    body = ASSET[offset:]
+    body = asset[offset:]
     headers = {"content-type": "video/mp4", "content-length": str(len(body))}
     status = 200
     if offset:
         status = 206
-        headers["content-range"] = f"bytes {offset}-{len(ASSET) - 1}/{len(ASSET)}"
+        headers["content-range"] = f"bytes {offset}-{len(asset) - 1}/{len(asset)}"
     return httpx.Response(
         status, headers=headers, stream=ChunkedStream(body, drop_after=drop_after)
     )
@@ -69,11 +79,12 @@ async def test_download_streams_to_dest_with_checksum(
 async def test_each_variant_is_requested_by_name(
     make_provider: MakeProvider, tmp_path: Path, variant: Variant
 ) -> None:
-    provider, recorder = make_provider(lambda request: served_from(0))
+    provider, recorder = make_provider(lambda request: served_from(0, asset=media(variant)))
 
-    await provider.download("video_1", variant, tmp_path / variant.filename)
+    result = await provider.download("video_1", variant, tmp_path / variant.filename)
 
     assert recorder.requests[0].url.params["variant"] == variant.value
+    assert result.path.read_bytes() == media(variant)
 
 
 async def test_a_drop_mid_download_resumes_with_range(
@@ -198,6 +209,26 @@ async def test_more_bytes_than_announced_is_a_protocol_error_and_the_part_is_rem
     assert not dest.with_name("video.mp4.part").exists()
 
 
+async def test_a_resume_announcing_another_total_is_a_protocol_error(
+    make_provider: MakeProvider, tmp_path: Path
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        offset = requested_offset(request)
+        if offset == 0:
+            return served_from(0, drop_after=30_000)
+        headers = {"content-range": f"bytes {offset}-{2 * len(ASSET) - 1}/{2 * len(ASSET)}"}
+        return httpx.Response(206, headers=headers, stream=ChunkedStream(ASSET[offset:]))
+
+    provider, recorder = make_provider(handler)
+    dest = tmp_path / "video.mp4"
+
+    with pytest.raises(ProtocolError, match="changed size between requests"):
+        await provider.download("video_1", Variant.VIDEO, dest)
+
+    assert len(recorder.requests) == 2
+    assert not dest.with_name("video.mp4.part").exists()
+
+
 async def test_drops_without_progress_give_up_and_keep_the_part(
     make_provider: MakeProvider, tmp_path: Path, clock: FakeClock
 ) -> None:
@@ -310,7 +341,7 @@ async def test_a_large_asset_streams_in_bounded_chunks(
 ) -> None:
     size = 8 * 1024 * 1024
     block = hashlib.sha256()
-    payload = bytes(range(256)) * (size // 256)
+    payload = padded_mp4(size)
     block.update(payload)
     stream = ChunkedStream(payload, chunk=256 * 1024)
     headers = {"content-length": str(size)}

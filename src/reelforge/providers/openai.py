@@ -42,7 +42,7 @@ from reelforge.core.errors import (
     ProtocolError,
 )
 from reelforge.core.models import DownloadResult, JobSpec, RemoteState, RemoteStatus, Variant
-from reelforge.providers._download import download_asset
+from reelforge.providers._download import DEFAULT_MAX_ASSET_BYTES, download_asset
 from reelforge.providers._errors import Endpoint, Site, VideoNotReadyError
 from reelforge.providers._http import Call, CallKind, Session
 from reelforge.providers._retry import RetryPolicy
@@ -73,7 +73,8 @@ class OpenAIVideosProvider:
     The caller owns ``client`` (its timeouts, limits, proxies and lifetime); the adapter sends
     absolute URLs under ``base_url`` and its own ``Authorization`` and ``User-Agent`` headers.
     ``api_key`` may be ``None`` for a server that needs none. Time (``clock``: ``now`` and
-    ``sleep``) and jitter (``rng``) are injected so tests never wait.
+    ``sleep``) and jitter (``rng``) are injected so tests never wait. ``max_asset_bytes`` caps
+    each downloaded asset (4 GiB by default).
     """
 
     name = "openai"
@@ -87,7 +88,11 @@ class OpenAIVideosProvider:
         retry: RetryPolicy | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        max_asset_bytes: int = DEFAULT_MAX_ASSET_BYTES,
     ) -> None:
+        if max_asset_bytes < 1:
+            raise ConfigError("max_asset_bytes must be at least 1")
+        self._max_asset_bytes = max_asset_bytes
         secret = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         try:
             url = httpx.URL(base_url.strip())
@@ -251,13 +256,20 @@ class OpenAIVideosProvider:
         """Stream one asset to ``dest`` via ``dest.part``: resumable, hashed, fsynced, atomic.
 
         Raises :class:`NotFoundError` while the video is not ready, and
-        :class:`AssetExpiredError` once its assets have expired.
+        :class:`AssetExpiredError` once its assets have expired. The asset must be the media of
+        its variant (MP4, WebP, JPEG) and at most ``max_asset_bytes``; anything else, a broken
+        transfer or a full disk included, raises a one-line :class:`DownloadError` (or another
+        :class:`~reelforge.core.errors.ReelforgeError`).
         """
         remote_id = _caller_id(remote_id)
         variant = Variant(variant)
         try:
             return await download_asset(
-                self._session, remote_id=remote_id, variant=variant, dest=dest
+                self._session,
+                remote_id=remote_id,
+                variant=variant,
+                dest=dest,
+                max_bytes=self._max_asset_bytes,
             )
         except VideoNotReadyError:
             raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import random
+import struct
 import textwrap
 import threading
 from collections import OrderedDict
@@ -27,6 +28,7 @@ from reelforge.core.models import Variant
 __all__ = [
     "MediaJob",
     "MediaStore",
+    "free_box_header",
     "probe_video",
     "render_media",
     "render_size",
@@ -194,8 +196,39 @@ def synthetic_chunks(
         position += len(piece)
 
 
+def free_box_header(box_size: int) -> bytes:
+    """The header of an ISO BMFF ``free`` box of ``box_size`` bytes, header included.
+
+    An MP4 followed by such a box (its payload anything) is still a valid MP4: players skip it.
+    Sizes beyond 32 bits use the 16-byte form (size 1, then a 64-bit size).
+    """
+    if box_size <= 0xFFFFFFFF:
+        if box_size < 8:
+            raise ValueError("a free box has at least its 8-byte header")
+        return struct.pack(">I4s", box_size, b"free")
+    return struct.pack(">I4sQ", 1, b"free", box_size)
+
+
+def _file_chunks(path: Path, start: int, end: int) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        handle.seek(start)
+        remaining = end - start
+        while remaining > 0:
+            data = handle.read(min(CHUNK, remaining))
+            if not data:
+                return
+            remaining -= len(data)
+            yield data
+
+
 class MediaStore:
-    """Renders media on first use, keeps it on disk (LRU over jobs) and serves ranges of it."""
+    """Renders media on first use, keeps it on disk (LRU over jobs) and serves ranges of it.
+
+    With ``large_asset_bytes`` the video is served as that many bytes: the rendered MP4, then a
+    ``free`` box of deterministic pseudo-random bytes (so it is still a valid MP4), produced
+    range by range without holding it in memory. An MP4 already larger is served as rendered,
+    plus an empty ``free`` box.
+    """
 
     def __init__(
         self,
@@ -216,7 +249,7 @@ class MediaStore:
         self._rendered: OrderedDict[str, dict[Variant, Path]] = OrderedDict()
         self._sha: dict[tuple[str, Variant], str] = {}
 
-    def _synthetic(self, job: MediaJob, variant: Variant) -> bool:
+    def _padded(self, job: MediaJob, variant: Variant) -> bool:
         return variant is Variant.VIDEO and self.large_asset_bytes is not None
 
     def _synthetic_key(self, job: MediaJob) -> str:
@@ -252,29 +285,34 @@ class MediaStore:
 
     def size(self, job: MediaJob, variant: Variant) -> int:
         """The byte length of an asset."""
-        if self._synthetic(job, variant):
+        rendered = self.paths(job)[variant].stat().st_size
+        if self._padded(job, variant):
             assert self.large_asset_bytes is not None
-            return self.large_asset_bytes
-        return self.paths(job)[variant].stat().st_size
+            return max(self.large_asset_bytes, rendered + len(free_box_header(8)))
+        return rendered
 
     def chunks(self, job: MediaJob, variant: Variant, start: int, end: int) -> Iterator[bytes]:
         """Bytes ``start``..``end`` (exclusive) of an asset, in chunks of at most 64 KiB."""
-        if self._synthetic(job, variant):
-            assert self.large_asset_bytes is not None
-            yield from synthetic_chunks(
-                self._synthetic_key(job), self.large_asset_bytes, start, end
-            )
-            return
         path = self.paths(job)[variant]
-        with path.open("rb") as handle:
-            handle.seek(start)
-            remaining = end - start
-            while remaining > 0:
-                data = handle.read(min(CHUNK, remaining))
-                if not data:
-                    return
-                remaining -= len(data)
-                yield data
+        if not self._padded(job, variant):
+            yield from _file_chunks(path, start, end)
+            return
+        rendered = path.stat().st_size
+        total = self.size(job, variant)
+        header = free_box_header(total - rendered)
+        payload = rendered + len(header)  # where the pseudo-random bytes start
+        end = min(end, total)
+        if start < rendered:
+            yield from _file_chunks(path, start, min(end, rendered))
+        if start < payload and end > rendered:
+            yield header[max(start, rendered) - rendered : min(end, payload) - rendered]
+        if end > payload:
+            yield from synthetic_chunks(
+                self._synthetic_key(job),
+                total - payload,
+                max(start, payload) - payload,
+                end - payload,
+            )
 
     def sha256(self, job: MediaJob, variant: Variant) -> str:
         """SHA-256 hex of the bytes served for an asset (streamed, never all in memory)."""
