@@ -18,6 +18,12 @@ from reelforge.core.models import JobSpec
 MODELS = ("sora-2", "sora-2-pro")
 LABEL_NAMES = st.from_regex(r"\A[a-z][a-z0-9_]{0,11}\Z")
 TEXT = st.text(st.characters(codec="utf-8"), max_size=120)
+REFUSED_IN_PROMPTS = "".join(
+    chr(code)
+    for code in (*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+    if chr(code) not in "\t\n\r"
+)
+PROMPT = st.text(st.characters(codec="utf-8", exclude_characters=REFUSED_IN_PROMPTS), max_size=120)
 
 
 @st.composite
@@ -25,7 +31,7 @@ def jobs(draw: st.DrawFn) -> dict[str, Any]:
     model = draw(st.sampled_from(MODELS))
     caps = capabilities_for(model)
     job: dict[str, Any] = {
-        "prompt": draw(TEXT.filter(str.strip)),
+        "prompt": draw(PROMPT.filter(str.strip)),
         "model": model,
         "seconds": draw(st.sampled_from(caps.seconds)),
         "size": draw(st.sampled_from((*caps.sizes, *ASPECT_RATIOS))),

@@ -27,10 +27,11 @@ from reelforge.app.generate import GenerateEvent, GenerateResult, run_generate
 from reelforge.batch import Batch
 from reelforge.campaign import Campaign
 from reelforge.core.clock import Clock, SystemClock
-from reelforge.core.config import DEFAULT_BASE_URL, Settings, database_url
+from reelforge.core.config import DEFAULT_BASE_URL, Settings
 from reelforge.core.errors import ConfigError, InvalidSpecError
 from reelforge.core.models import JobSpec
 from reelforge.core.naming import slugify
+from reelforge.core.paths import check_database, check_output_dir, database_location
 from reelforge.core.polling import PollPolicy
 from reelforge.core.pricing import PriceTable
 from reelforge.engine import Engine
@@ -38,6 +39,7 @@ from reelforge.providers.openai import OpenAIVideosProvider
 from reelforge.sinks.config import SinkPlan, build_sinks
 from reelforge.sinks.follow import DEFAULT_FINAL_WAIT, SinkFollower, follow_sinks
 from reelforge.store import BatchSummary, Store
+from reelforge.store.engine import opening
 
 if TYPE_CHECKING:  # the simulator (and its media stack) is imported only when it is used
     from reelforge.sim import EmbeddedSimulator, SimConfig, Simulator
@@ -94,7 +96,7 @@ class Forge:
         self.clock = clock or SystemClock()
         self.poll = poll or PollPolicy()
         self.prices = prices
-        self.db_url = database_url(db, self.settings)
+        self.db_url = database_location(db, self.settings)
         self.max_in_flight = max_in_flight
         self.rpm = rpm
         self._timeout = timeout or httpx.Timeout(60.0, connect=10.0)
@@ -215,7 +217,7 @@ class Forge:
         and get a last chance to catch up at its end; what they could not deliver stays
         behind their durable cursors for the next run.
         """
-        target = out or self.out
+        target = check_output_dir(out or self.out)
         if isinstance(work, Campaign):
             work = review_campaign(work, budget=budget, prices=self.prices)
         elif isinstance(work, CampaignReview) and budget is not None and budget != work.budget:
@@ -260,10 +262,12 @@ class Forge:
         is recorded, and the sinks check their set-up: a problem there sends nothing. On exit
         the sinks get ``sink_wait`` seconds to catch up (see :class:`SinkFollower`).
         """
+        check_database(self.db_url)
         engine = self.engine()
         store = Store(self.db_url)
         try:
-            await asyncio.to_thread(store.migrate)
+            with opening(self.db_url):
+                await asyncio.to_thread(store.migrate)
             if prepare is not None:
                 await asyncio.to_thread(prepare, store, engine)
             built = build_sinks(sinks, store=store) if sinks else []
@@ -281,7 +285,7 @@ class Forge:
         on_event: Callable[[GenerateEvent], None] | None = None,
     ) -> GenerateResult:
         """Create one video and download its assets to ``out / job_id``."""
-        out_dir = out or self.out
+        out_dir = check_output_dir(out or self.out)
         return await run_generate(
             self.provider,
             spec,

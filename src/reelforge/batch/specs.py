@@ -62,6 +62,8 @@ def describe(exc: InvalidSpecError, spec: JobSpec, reference: str | None) -> str
     if exc.field == "input_reference" and spec.input_reference is not None:
         shown = reference if reference is not None else str(spec.input_reference)
         return f"{shown!r} does not exist or is not a file (looked for {spec.input_reference})"
-    prefix = f"{exc.field} "
     message = exc.message
-    return message[len(prefix) :] if message.startswith(prefix) else message
+    for prefix in (f"{exc.field}: ", f"{exc.field} "):
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from reelforge.core.config import database_url, display_url
+from reelforge.core.config import display_url
 from reelforge.core.errors import InvalidSpecError
+from reelforge.core.paths import check_database, database_location
 from reelforge.engine.outcome import FINAL
 from reelforge.store import (
     BatchNotFoundError,
@@ -15,6 +16,7 @@ from reelforge.store import (
     JobRow,
     Store,
 )
+from reelforge.store.engine import opening
 
 __all__ = [
     "active_count",
@@ -28,9 +30,16 @@ __all__ = [
 
 
 def open_store(db: str | None) -> Store:
-    """The store at ``--db`` (or ``REELFORGE_DB_URL``, or the default file), schema up to date."""
-    store = Store(database_url(db))
-    store.migrate()
+    """The store at ``--db`` (or ``REELFORGE_DB_URL``, or the default file), schema up to date;
+    an unusable database is bad input (exit 2) in one line."""
+    url = check_database(database_location(db))
+    store = Store(url)
+    try:
+        with opening(url):
+            store.migrate()
+    except BaseException:
+        store.close()
+        raise
     return store
 
 

@@ -50,6 +50,7 @@ from reelforge.cli._sinkflags import sink_plan
 from reelforge.cli.run import parse_budget, report, result_dict
 from reelforge.compliance import Severity, Verdict
 from reelforge.core.errors import ConfigError
+from reelforge.core.paths import check_database, check_output_dir
 from reelforge.core.polling import PollPolicy
 from reelforge.sinks.config import SinkPlan
 from reelforge.sinks.follow import DEFAULT_FINAL_WAIT
@@ -176,6 +177,8 @@ def run(
             max_in_flight=max_in_flight,
             rpm=rpm,
         )
+        check_database(forge.db_url)
+        check_output_dir(out)
         result = asyncio.run(
             _run(
                 forge,

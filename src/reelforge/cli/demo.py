@@ -20,6 +20,7 @@ from reelforge.cli._common import ExitCode, err_console, out_console, print_json
 from reelforge.cli.campaign import campaign_result_dict, run_review
 from reelforge.cli.live import summary_table
 from reelforge.core.models import JobState
+from reelforge.core.paths import check_output_dir
 
 __all__ = ["demo"]
 
@@ -42,6 +43,7 @@ def demo(
     """
     started = time.monotonic()
     with reelforge_errors(), tempfile.TemporaryDirectory(prefix="reelforge-demo-") as tmp:
+        check_output_dir(out)
         forge = Forge(
             simulator=True, out=out, db=Path(tmp) / "demo.db", max_in_flight=max_in_flight
         )

@@ -23,6 +23,7 @@ from reelforge.cli._common import (
 from reelforge.cli._options import BaseUrlOption, JsonOption, SimulatorOption
 from reelforge.core.capabilities import validate_spec
 from reelforge.core.models import JobSpec, RemoteState
+from reelforge.core.paths import check_output_dir
 from reelforge.core.pricing import estimate_cost
 
 __all__ = ["generate"]
@@ -60,7 +61,7 @@ def generate(
                 input_reference=input_reference,
             )
         )
-        forge = Forge(base_url=base_url, simulator=simulator, out=out)
+        forge = Forge(base_url=base_url, simulator=simulator, out=check_output_dir(out))
         result = asyncio.run(_run(forge, spec, show_progress=not as_json))
     if as_json:
         print_json(_result_dict(result, forge))

@@ -34,6 +34,7 @@ from reelforge.cli.live import summary_table
 from reelforge.core.config import display_url
 from reelforge.core.errors import InvalidSpecError
 from reelforge.core.models import JobState
+from reelforge.core.paths import check_database, check_output_dir
 from reelforge.core.polling import PollPolicy
 from reelforge.sinks.config import SinkPlan
 from reelforge.sinks.follow import DEFAULT_FINAL_WAIT
@@ -80,6 +81,8 @@ def run(
             max_in_flight=max_in_flight,
             rpm=rpm,
         )
+        check_database(forge.db_url)
+        check_output_dir(out)
         result = asyncio.run(
             _run(forge, batch, out=out, budget=cap, live=not as_json, sinks=sinks, wait=sink_wait)
         )

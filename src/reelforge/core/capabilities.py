@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from reelforge.core.errors import InvalidSpecError
 from reelforge.core.models import JobSpec, Variant
+from reelforge.core.prompt_text import check_prompt_characters
 
 __all__ = [
     "ASPECT_RATIOS",
@@ -116,6 +117,7 @@ def validate_spec(spec: JobSpec) -> JobSpec:
             field="prompt",
             value=len(spec.prompt),
         )
+    check_prompt_characters(spec.prompt)
     size = resolve_size(spec.model, spec.size)
     if caps.known:
         if spec.seconds not in caps.seconds:
