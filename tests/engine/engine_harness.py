@@ -74,6 +74,10 @@ _VARIANT_FILES = {
 
 SIM_START_TIMEOUT = 30.0
 
+CREATE_TIMEOUT = 10.0
+"""``--create-timeout`` of every run: short, so a lost create's resend window (with the 30 s
+listing lag) fits in a test."""
+
 EXPIRES_AFTER = 10_000_000.0
 """Simulated seconds until assets expire: far beyond any test, whatever the time scale."""
 
@@ -321,6 +325,10 @@ class Workspace:
             str(self.out),
             "--max-in-flight",
             str(CAP),
+            # A create whose answer was lost is resent 10 s + the listing lag (30 s) after its
+            # intent, not the default 120 s: the crash tests wait for that window.
+            "--create-timeout",
+            str(CREATE_TIMEOUT),
             "--json",
         ]
 

@@ -33,7 +33,7 @@ from sqlalchemy.exc import OperationalError
 
 from reelforge.core.models import JobState
 from reelforge.engine.crash import CrashPoint
-from reelforge.store import JobRow
+from reelforge.store import JobRow, StoreError
 
 pytestmark = pytest.mark.slow
 
@@ -157,16 +157,26 @@ def test_five_random_kills_lose_nothing_and_create_nothing_twice(
     progress: list[int] = []
 
     for _ in range(5):
+        before = len(workspace.sim.creates(workspace.key_id))
         process = workspace.start(batch)
         try:
-            time.sleep(rng.uniform(1.5, 4.5))  # start-up takes about a second
+            # Start-up takes seconds (more on a busy machine): kill at a random moment once
+            # this run has sent a create, or after 20 s if it has none to send yet (jobs an
+            # earlier kill left between intent and answer wait out their resend window).
+            deadline = time.monotonic() + 20
+            while (
+                len(workspace.sim.creates(workspace.key_id)) <= before
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.1)
+            time.sleep(rng.uniform(0.1, 2.5))
             assert process.poll() is None, "the batch ended before it could be killed"
             process.send_signal(signal.SIGKILL)
         finally:
             process.kill()
             returncode = process.wait(timeout=30)
         assert returncode == KILLED
-        with contextlib.suppress(OperationalError):  # killed before its schema was made
+        with contextlib.suppress(OperationalError, StoreError):  # killed before its schema was made
             jobs = read_jobs(workspace, batch)
             _nothing_lost_yet(workspace, jobs)
             progress.append(sum(job.state is JobState.DONE for job in jobs.values()))

@@ -29,6 +29,7 @@ from engine_harness import (
 from sqlalchemy.exc import OperationalError
 
 from reelforge.core.models import JobState
+from reelforge.store import StoreError
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +49,7 @@ def _submitting(workspace: Workspace, batch: BatchFile) -> int:
         return 0
     try:
         jobs = read_jobs(workspace, batch)
-    except OperationalError:
+    except (OperationalError, StoreError):
         return 0
     return sum(1 for job in jobs.values() if job.state is JobState.SUBMITTING)
 

@@ -34,7 +34,7 @@ from reelforge.core.naming import slugify
 from reelforge.core.paths import check_database, check_output_dir, database_location
 from reelforge.core.polling import PollPolicy
 from reelforge.core.pricing import PriceTable
-from reelforge.engine import Engine
+from reelforge.engine import Engine, ReconcilePolicy
 from reelforge.providers.openai import OpenAIVideosProvider
 from reelforge.sinks.config import SinkPlan, build_sinks
 from reelforge.sinks.follow import DEFAULT_FINAL_WAIT, SinkFollower, follow_sinks
@@ -75,6 +75,7 @@ class Forge:
         db: str | Path | None = None,
         max_in_flight: int = 4,
         rpm: int | None = None,
+        reconcile: ReconcilePolicy | None = None,
     ) -> None:
         self.settings = settings or Settings()
         key = api_key or (
@@ -99,6 +100,7 @@ class Forge:
         self.db_url = database_location(db, self.settings)
         self.max_in_flight = max_in_flight
         self.rpm = rpm
+        self.reconcile = reconcile
         self._timeout = timeout or httpx.Timeout(60.0, connect=10.0)
         self._embedded: EmbeddedSimulator | None = None
         self._client: httpx.AsyncClient | None = None
@@ -170,6 +172,7 @@ class Forge:
             max_in_flight=self.max_in_flight,
             rpm=self.rpm,
             poll=self.poll,
+            reconcile=self.reconcile,
             prices=self.prices,
             clock=self.clock,
         )
@@ -217,7 +220,7 @@ class Forge:
         and get a last chance to catch up at its end; what they could not deliver stays
         behind their durable cursors for the next run.
         """
-        target = check_output_dir(out or self.out)
+        target = out or self.out
         if isinstance(work, Campaign):
             work = review_campaign(work, budget=budget, prices=self.prices)
         elif isinstance(work, CampaignReview) and budget is not None and budget != work.budget:
@@ -231,6 +234,7 @@ class Forge:
         if isinstance(work, CampaignReview):
             review = work
             work.check_budget()
+            check_output_dir(target)
             async with self.running(
                 prepare=lambda store, engine: prepare_recorded(
                     store, review, account=engine.account, base_url=engine.base_url
@@ -239,6 +243,7 @@ class Forge:
             ) as (engine, _):
                 return await run_campaign(engine, review, out=target, on_update=on_update)
         batch = work
+        check_output_dir(target)
         async with self.running(
             prepare=lambda store, engine: check_resumable(
                 store, batch.name, account=engine.account, base_url=engine.base_url

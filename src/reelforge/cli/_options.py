@@ -10,6 +10,7 @@ import typer
 __all__ = [
     "BaseUrlOption",
     "ConfigOption",
+    "CreateTimeoutOption",
     "DbOption",
     "EventsJsonlOption",
     "JobTimeoutOption",
@@ -79,6 +80,16 @@ MaxInFlightOption = Annotated[
     int, typer.Option(min=1, max=1000, help="Most videos in flight on the provider at once.")
 ]
 RpmOption = Annotated[int | None, typer.Option(min=1, help="Most create requests per minute.")]
+CreateTimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--create-timeout",
+        min=1,
+        help="Seconds a create request may take before it is abandoned. A create whose "
+        "answer was lost is sent again only after this plus the provider's listing lag "
+        "(30 s), never sooner; until then the job is looked for in the provider's listing.",
+    ),
+]
 JobTimeoutOption = Annotated[
     float,
     typer.Option(

@@ -33,6 +33,7 @@ from reelforge.cli._common import ExitCode, err_console, out_console, print_json
 from reelforge.cli._options import (
     BaseUrlOption,
     ConfigOption,
+    CreateTimeoutOption,
     DbOption,
     EventsJsonlOption,
     JobTimeoutOption,
@@ -52,6 +53,7 @@ from reelforge.compliance import Severity, Verdict
 from reelforge.core.errors import ConfigError
 from reelforge.core.paths import check_database, check_output_dir
 from reelforge.core.polling import PollPolicy
+from reelforge.engine import ReconcilePolicy
 from reelforge.sinks.config import SinkPlan
 from reelforge.sinks.follow import DEFAULT_FINAL_WAIT
 
@@ -137,6 +139,7 @@ def run(
     max_in_flight: MaxInFlightOption = 4,
     rpm: RpmOption = None,
     timeout: JobTimeoutOption = 3600.0,
+    create_timeout: CreateTimeoutOption = 90.0,
     write_prompts: WritePromptsOption = False,
     writer_model: WriterModelOption = DEFAULT_WRITER_MODEL,
     prompt_cache: PromptCacheOption = DEFAULT_PROMPT_CACHE,
@@ -170,6 +173,7 @@ def run(
             _check_cache_folder(options.prompt_cache)
         forge = Forge(
             poll=PollPolicy(timeout=timeout),
+            reconcile=ReconcilePolicy(create_timeout=create_timeout),
             base_url=base_url,
             simulator=simulator,
             out=out,

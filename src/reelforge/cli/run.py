@@ -16,6 +16,7 @@ from reelforge.cli._common import ExitCode, err_console, out_console, print_json
 from reelforge.cli._options import (
     BaseUrlOption,
     ConfigOption,
+    CreateTimeoutOption,
     DbOption,
     EventsJsonlOption,
     JobTimeoutOption,
@@ -36,6 +37,7 @@ from reelforge.core.errors import InvalidSpecError
 from reelforge.core.models import JobState
 from reelforge.core.paths import check_database, check_output_dir
 from reelforge.core.polling import PollPolicy
+from reelforge.engine import ReconcilePolicy
 from reelforge.sinks.config import SinkPlan
 from reelforge.sinks.follow import DEFAULT_FINAL_WAIT
 
@@ -53,6 +55,7 @@ def run(
         str | None, typer.Option(help="Most dollars the batch may spend (e.g. 25 or 12.50).")
     ] = None,
     timeout: JobTimeoutOption = 3600.0,
+    create_timeout: CreateTimeoutOption = 90.0,
     base_url: BaseUrlOption = None,
     db: DbOption = None,
     simulator: SimulatorOption = None,
@@ -74,6 +77,7 @@ def run(
         sinks = sink_plan(config, notion=notion, webhooks=webhook, events_jsonl=events_jsonl)
         forge = Forge(
             poll=PollPolicy(timeout=timeout),
+            reconcile=ReconcilePolicy(create_timeout=create_timeout),
             base_url=base_url,
             simulator=simulator,
             out=out,
