@@ -8,9 +8,11 @@ most videos in flight at once.
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -166,3 +168,52 @@ def test_a_lost_database_does_not_pay_again_what_the_output_folder_records(
     assert len(sim.creates(workspace.key_id)) == 6, "a different --db paid again"
     assert "done already" in done.stderr
     shutil.rmtree(other.folder)
+
+
+def test_cancel_of_a_video_the_provider_completed_keeps_downloads_and_charges_it(
+    make_sim: SimFactory, tmp_path: Path
+) -> None:
+    """The run is killed while both jobs generate; the provider then completes them before
+    reelforge has looked. ``reelforge cancel`` checks first: nothing is deleted, the jobs
+    are recorded completed, and the next run downloads them and charges their price."""
+    sim = make_sim(sim_config(time_scale=1, seed=14))
+    workspace = Workspace(folder=tmp_path, sim=sim, api_key="sk-test-cancel-race")
+    batch = write_batch(tmp_path, "cancel-race", 2, tag=" cancel")
+
+    process = workspace.start(batch)
+    _wait_for(lambda: len(sim.creates(workspace.key_id)) == 2, 60, "both creates")
+    _wait_for(
+        lambda: all(job.remote_id for job in read_jobs(workspace, batch).values()),
+        30,
+        "both remote ids recorded",
+    )
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    sim.client.post("/_sim/advance", params={"seconds": "100000"}).raise_for_status()
+    assert {video["status"] for video in sim.videos().values()} == {"completed"}
+
+    canceled = subprocess.run(  # noqa: S603  # our own interpreter, fixed arguments
+        [
+            *(sys.executable, "-m", "reelforge", "cancel", batch.name, "--json"),
+            *("--db", str(workspace.db), "--base-url", sim.base_url),
+        ],
+        env=workspace.env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert canceled.returncode == 1, canceled.stderr[-3000:]
+    outcomes = {job["outcome"] for job in json.loads(canceled.stdout)["jobs"]}
+    assert outcomes == {"completed"}, canceled.stdout
+    deletes = [r for r in sim.log()["requests"] if r["method"] == "DELETE"]
+    assert deletes == [], deletes
+    assert {job.state for job in read_jobs(workspace, batch).values()} == {JobState.COMPLETED}
+
+    again = workspace.run(batch, timeout=120)
+
+    assert again.returncode == 0, again.describe()
+    check_batch(workspace, batch)
+    assert len(sim.creates(workspace.key_id)) == 2
