@@ -158,3 +158,15 @@ def test_flagged_without_a_category_still_blocks() -> None:
     assert finding.rule_id == "moderation.flagged"
     assert finding.severity is Severity.ERROR
     assert ModerationResult(prompt="x", flagged=False, categories=()).findings() == ()
+
+
+def test_provider_error_redacts_the_key_from_the_request_id_code_and_param() -> None:
+    import httpx2
+
+    request = httpx2.Request("POST", "http://127.0.0.1/v1/moderations")
+    body = {"error": {"message": "bad", "code": f"c-{KEY}", "param": f"p-{KEY}"}}
+    response = httpx2.Response(400, json=body, headers={"x-request-id": KEY}, request=request)
+    exc = openai.BadRequestError("Error code: 400", response=response, body=body["error"])
+    error = provider_error(exc, secret=KEY, action="moderation")
+    assert error.request_id is not None
+    assert KEY not in f"{error.request_id} {error.code} {error.param} {error}"

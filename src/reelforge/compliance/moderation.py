@@ -152,9 +152,9 @@ def provider_error(exc: openai.APIError, *, secret: str | None, action: str) -> 
     return cls(
         f"{action} failed: {detail}",
         status_code=status,
-        request_id=exc.request_id,
-        code=exc.code if isinstance(exc.code, str) else None,
-        param=exc.param if isinstance(exc.param, str) else None,
+        request_id=_clean(exc.request_id, secret) if exc.request_id else None,
+        code=_clean(exc.code, secret) if isinstance(exc.code, str) else None,
+        param=_clean(exc.param, secret) if isinstance(exc.param, str) else None,
         retry_after=_retry_after(exc) if status == 429 or status >= 500 else None,
     )
 

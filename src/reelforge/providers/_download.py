@@ -261,7 +261,8 @@ class _Transfer:
                 )
             if url.scheme not in _REDIRECT_SCHEMES:
                 raise DownloadError(
-                    f"{call.label}: the server redirected to a {url.scheme}: URL; "
+                    f"{call.label}: the server redirected to a "
+                    f"{self.session.site.clean(url.scheme, limit=20)}: URL; "
                     "only http and https redirects are followed"
                 )
             if str(url) in visited:
@@ -281,9 +282,11 @@ class _Transfer:
             error = self.session.response_error(self.call, response, body)
             await self.session.retry_or_raise(self.call, error, self.failures)
             return False
-        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        declared = self.session.answer_headers(response).get("content-encoding", "identity")
+        encoding = declared.strip().lower()
         if encoding not in ("", "identity"):
-            shown = self.session.site.clean(encoding, limit=40)
+            # Shown as the (redacted) server sent it: lowering first would defeat redaction.
+            shown = self.session.site.clean(declared.strip(), limit=40)
             raise ProtocolError(
                 f"{label}: the server encoded the asset (Content-Encoding: {shown}); "
                 "media must be sent as is"
