@@ -30,8 +30,9 @@ from engine_harness import (
 )
 from sqlalchemy.exc import OperationalError
 
+from reelforge.core.config import database_url
 from reelforge.core.models import JobState
-from reelforge.store import StoreError
+from reelforge.store import ExecutorRow, Store, StoreError
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +44,17 @@ def _wait_for(predicate: object, timeout: float, what: str) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def _runner(workspace: Workspace, batch: BatchFile) -> ExecutorRow | None:
+    """The live process running the batch, as the database says."""
+    if not workspace.db.exists():
+        return None
+    try:
+        with Store(database_url(workspace.db)) as store:
+            return store.batch_runner(batch.name)
+    except (OperationalError, StoreError):
+        return None
 
 
 def _submitting(workspace: Workspace, batch: BatchFile) -> int:
@@ -74,8 +86,10 @@ def test_a_second_run_of_a_running_batch_stops_and_names_the_first(
         stderr=subprocess.PIPE,
         text=True,
     )
-    started = time.monotonic()
     try:
+        # "After the first": once it runs the batch (start-up takes seconds on a busy machine).
+        _wait_for(lambda: _runner(workspace, batch) is not None, 60, "the first run to start")
+        started = time.monotonic()
         late = []
         for delay in (1.0, 3.0, 6.0):
             time.sleep(max(0.0, started + delay - time.monotonic()))

@@ -240,6 +240,7 @@ class Forge:
                     store, review, account=engine.account, base_url=engine.base_url
                 ),
                 sinks=sinks,
+                batch=review.batch_name,
             ) as (engine, _):
                 return await run_campaign(engine, review, out=target, on_update=on_update)
         batch = work
@@ -249,6 +250,7 @@ class Forge:
                 store, batch.name, account=engine.account, base_url=engine.base_url
             ),
             sinks=sinks,
+            batch=batch.name,
         ) as (engine, _):
             return await run_batch(engine, batch, out=target, budget=budget, on_update=on_update)
 
@@ -259,16 +261,20 @@ class Forge:
         prepare: Callable[[Store, Engine], object] | None = None,
         sinks: SinkPlan | None = None,
         sink_wait: float = DEFAULT_FINAL_WAIT,
+        batch: str | None = None,
     ) -> AsyncIterator[tuple[Engine, SinkFollower]]:
         """The durable engine, started, with the sinks following the outbox.
 
         Before the engine starts (and so before any workflow an interrupted run left behind is
         recovered), ``prepare(store, engine)`` gets the migrated store to check or settle what
         is recorded, and the sinks check their set-up: a problem there sends nothing. On exit
-        the sinks get ``sink_wait`` seconds to catch up (see :class:`SinkFollower`).
+        the sinks get ``sink_wait`` seconds to catch up (see :class:`SinkFollower`). With
+        ``batch``, the engine claims it for this process before any workflow starts: a batch
+        another live process is running stops here (exit 2), having run nothing.
         """
         check_database(self.db_url)
         engine = self.engine()
+        engine.batch = batch
         store = Store(self.db_url)
         try:
             with opening(self.db_url):

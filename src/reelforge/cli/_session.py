@@ -87,7 +87,9 @@ async def run_with_engine(
     """Run ``work(engine, on_update)`` on the forge's engine (the forge entered already), with
     ``prepare`` and the sinks' checks before the engine starts (see :meth:`Forge.running`),
     the sinks following the outbox and, when ``live``, the batch's live view."""
-    async with forge.running(prepare=prepare, sinks=sinks, sink_wait=sink_wait) as (
+    async with forge.running(
+        prepare=prepare, sinks=sinks, sink_wait=sink_wait, batch=batch_name
+    ) as (
         engine,
         follower,
     ):

@@ -98,6 +98,7 @@ class Engine:
         http_timeout: httpx.Timeout | None = None,
         queue_poll_interval: float = 0.1,
         command: str | None = None,
+        batch: str | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ConfigError("max_in_flight must be at least 1")
@@ -122,6 +123,8 @@ class Engine:
         self.executor_id = lease_owner()
         """This process's DBOS executor id (``host:pid:nonce``), registered in the store."""
         self._command = command or _command_line()
+        self.batch = batch
+        """A batch to claim for this process before any workflow starts (see :meth:`claim`)."""
         self._heartbeat: asyncio.Task[None] | None = None
         self._lease_lost = False
 
@@ -141,6 +144,15 @@ class Engine:
             store.register_executor, self.executor_id, command=self._command, ttl=EXECUTOR_TTL
         )
         self._store = store
+        if self.batch is not None:
+            # Before DBOS starts: a process refused here has run no workflow of anyone's.
+            try:
+                await asyncio.to_thread(self.claim, self.batch)
+            except BaseException:
+                await asyncio.to_thread(store.retire_executor, self.executor_id)
+                store.close()
+                self._store = None
+                raise
         self._client = httpx.AsyncClient(
             transport=crash_transport(httpx.AsyncHTTPTransport()), timeout=self._http_timeout
         )

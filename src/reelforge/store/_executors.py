@@ -5,8 +5,9 @@ Each engine process registers a row under its DBOS executor id (``host:pid:nonce
 whose process ran on this host and is gone (``kill -9``), is *dead*: another engine recovers its
 pending workflows, then forgets it. A live process's workflows are never recovered by another.
 
-A batch names the executor running it (``batches.runner``), so a second process on the same
-batch can be refused with a message that says which process holds it.
+A batch names the executor running it (``batch_runners``), so a second process on the same
+batch can be refused with a message that says which process holds it. The claim is made before
+the process starts any workflow, so the batch need not be recorded yet.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, RowMapping, delete, select
 
 from reelforge.store._leases import owner_is_gone
-from reelforge.store._sql import batch_row, insert_for
-from reelforge.store.schema import batches, executors
+from reelforge.store._sql import insert_for
+from reelforge.store.schema import batch_runners, executors
 
 __all__ = [
     "ExecutorRow",
@@ -134,20 +135,31 @@ def claim_batch(
 ) -> ExecutorRow | None:
     """Name ``executor_id`` as the batch's runner, unless another live executor is; return
     that other executor (nothing changes then), or None when the claim holds."""
-    row = batch_row(conn, batch_id)
-    runner = row["runner"]
-    if runner is not None and runner != executor_id:
+    query = select(batch_runners).where(batch_runners.c.batch_id == batch_id)
+    row = conn.execute(query.with_for_update()).mappings().first()
+    if row is None:
+        conn.execute(
+            insert_for(conn, batch_runners).values(batch_id=batch_id, executor_id=executor_id)
+        )
+        return None
+    runner = row["executor_id"]
+    if runner != executor_id:
         holder = read(conn, runner)
         if holder is not None and not holder.is_dead(now):
             return holder
-    if runner != executor_id:
-        conn.execute(batches.update().where(batches.c.id == batch_id).values(runner=executor_id))
+        conn.execute(
+            batch_runners.update()
+            .where(batch_runners.c.batch_id == batch_id)
+            .values(executor_id=executor_id)
+        )
     return None
 
 
 def runner_of(conn: Connection, batch_id: str, *, now: float) -> ExecutorRow | None:
     """The live executor running the batch, if any."""
-    runner = batch_row(conn, batch_id, lock=False)["runner"]
+    runner = conn.scalar(
+        select(batch_runners.c.executor_id).where(batch_runners.c.batch_id == batch_id)
+    )
     if runner is None:
         return None
     holder = read(conn, runner)
@@ -156,4 +168,4 @@ def runner_of(conn: Connection, batch_id: str, *, now: float) -> ExecutorRow | N
 
 def release_batches(conn: Connection, executor_id: str) -> None:
     """Every batch ``executor_id`` ran has no runner any more."""
-    conn.execute(batches.update().where(batches.c.runner == executor_id).values(runner=None))
+    conn.execute(delete(batch_runners).where(batch_runners.c.executor_id == executor_id))

@@ -95,8 +95,6 @@ class BatchRow:
     max_in_flight: int
     rpm: int | None
     state: BatchState
-    runner: str | None = None
-    """The executor of the process running the batch, if one claimed it."""
 
     @classmethod
     def from_mapping(cls, row: RowMapping) -> BatchRow:
@@ -112,7 +110,6 @@ class BatchRow:
             max_in_flight=row["max_in_flight"],
             rpm=row["rpm"],
             state=BatchState(row["state"]),
-            runner=row["runner"],
         )
 
 

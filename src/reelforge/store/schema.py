@@ -28,8 +28,10 @@ from reelforge.store.coltypes import Money
 __all__ = [
     "VERSION_TABLE",
     "assets",
+    "batch_runners",
     "batches",
     "costs",
+    "executors",
     "include_name",
     "job_events",
     "jobs",
@@ -65,8 +67,6 @@ batches = Table(
     Column("max_in_flight", Integer, nullable=False),
     Column("rpm", Integer, nullable=True),
     Column("state", String(32), nullable=False),
-    # The executor (see ``executors``) of the process running the batch, if one is.
-    Column("runner", String(256), nullable=True),
 )
 
 jobs = Table(
@@ -207,4 +207,13 @@ executors = Table(
     Column("command", Text, nullable=False),
     Column("started_at", Double, nullable=False),
     Column("expires_at", Double, nullable=False),
+)
+
+batch_runners = Table(
+    "batch_runners",
+    metadata,
+    # The executor of the process running a batch. Claimed before that process starts any
+    # workflow, so the batch need not exist yet (no foreign key).
+    Column("batch_id", String(128), primary_key=True),
+    Column("executor_id", String(256), nullable=False),
 )

@@ -23,7 +23,6 @@ from reelforge.store._ledger import CostGrouping
 from reelforge.store._sinks import Backlog, SinkCursor
 from reelforge.store._sql import batch_row, insert_for, job_row
 from reelforge.store.engine import make_engine, read, write
-from reelforge.store.errors import BatchNotFoundError
 from reelforge.store.rows import (
     AssetRow,
     BatchRow,
@@ -543,9 +542,6 @@ class Store:
             return _executors.claim_batch(conn, batch_id, executor_id, now=self._now())
 
     def batch_runner(self, batch_id: str) -> ExecutorRow | None:
-        """The live executor running the batch, if any (None also for an unknown batch)."""
+        """The live executor running the batch, if any."""
         with read(self._engine) as conn:
-            try:
-                return _executors.runner_of(conn, batch_id, now=self._now())
-            except BatchNotFoundError:
-                return None
+            return _executors.runner_of(conn, batch_id, now=self._now())

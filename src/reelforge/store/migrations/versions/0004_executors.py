@@ -1,5 +1,5 @@
-"""Executors: which process runs what, so a live process's workflows are never recovered by
-another; when an ambiguous create may be sent again.
+"""Executors: which process runs which workflows and batches, so a live process's workflows
+are never recovered by another; when an ambiguous create may be sent again.
 
 Revision ID: 0004
 Revises: 0003
@@ -18,7 +18,7 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
-    """Create ``executors``; add ``batches.runner`` and ``jobs.resend_after``."""
+    """Create ``executors`` and ``batch_runners``; add ``jobs.resend_after``."""
     op.create_table(
         "executors",
         sa.Column("id", sa.String(length=256), nullable=False),
@@ -29,7 +29,12 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.Double(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_executors")),
     )
-    op.add_column("batches", sa.Column("runner", sa.String(length=256), nullable=True))
+    op.create_table(
+        "batch_runners",
+        sa.Column("batch_id", sa.String(length=128), nullable=False),
+        sa.Column("executor_id", sa.String(length=256), nullable=False),
+        sa.PrimaryKeyConstraint("batch_id", name=op.f("pk_batch_runners")),
+    )
     op.add_column("jobs", sa.Column("resend_after", sa.Double(), nullable=True))
 
 
@@ -38,5 +43,5 @@ def downgrade() -> None:
     # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+): a batch copy of ``jobs`` would trip
     # the foreign keys that point at it.
     op.drop_column("jobs", "resend_after")
-    op.drop_column("batches", "runner")
+    op.drop_table("batch_runners")
     op.drop_table("executors")
