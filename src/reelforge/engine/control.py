@@ -167,6 +167,7 @@ async def _cancel_one(
     provider: Provider | None,
     account: str | None,
 ) -> CancelResult:
+    job = store.get_job(job.id)  # as it is now: the rows given may be stale
     if job.state in _UNCANCELABLE:
         return CancelResult(job=job, outcome=CancelOutcome.REFUSED, reason=_UNCANCELABLE[job.state])
     if job.state in FINAL:
@@ -177,10 +178,20 @@ async def _cancel_one(
             return checked
     workflow_id = await asyncio.to_thread(control.cancel, job.id)
     try:
-        changed = store.transition(job.id, JobState.CANCELED, error="canceled by the user")
+        # Only from the state that was checked: a job that got a remote id (or finished)
+        # meanwhile is not canceled unchecked.
+        changed = store.transition(
+            job.id, JobState.CANCELED, expect={job.state}, error="canceled by the user"
+        )
     except IllegalTransitionError:
+        changed = False
+    if not changed and store.get_job(job.id).state not in FINAL:
         now = store.get_job(job.id)
-        reason = _UNCANCELABLE.get(now.state, f"it moved to {now.state.value} meanwhile")
+        reason = _UNCANCELABLE.get(
+            now.state,
+            f"it moved to {now.state.value} meanwhile: run cancel again "
+            "(`reelforge run` continues it otherwise)",
+        )
         return CancelResult(
             job=now, outcome=CancelOutcome.REFUSED, reason=reason, workflow_id=workflow_id
         )

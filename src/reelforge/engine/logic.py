@@ -152,14 +152,15 @@ async def _after_failed_create(
 ) -> Result:
     """Ambiguous: reconcile. Provably nothing created: try later, or fail with the reason.
 
-    When the server answered (a 5xx, an unreadable success: the error has a status code),
-    the request has ended, and only the listing's lag stands between us and knowing; without
-    an answer (a timeout, a dropped connection) it may still arrive until the intent's
-    ``resend_after``.
+    When the server accepted the create (a success whose body is unusable), the job exists
+    and only the listing's lag stands between us and seeing it. Any other ambiguity waits for
+    the intent's ``resend_after``: without an answer (a timeout, a dropped connection) the
+    request may still arrive, and a 5xx proves nothing either — a gateway answers 502/504
+    while its upstream goes on to make the job.
     """
     store = ctx.store
     if isinstance(exc, AmbiguousSubmissionError):
-        if exc.status_code is not None:
+        if exc.status_code is not None and 200 <= exc.status_code < 300:
             store.set_resend_after(job_id, token, ctx.clock.now() + ctx.reconcile.listing_lag)
         store.record_note(job_id, f"create outcome unknown, reconciling: {exc}")
         return await _reconcile(ctx, store.get_job(job_id))
