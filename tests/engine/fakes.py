@@ -2,20 +2,28 @@
 
 The provider records every create it performed, so a test can tell "created twice" from
 "asked twice", and the state of each remote job moves only when the test says so. It reaches
-the network crash points a real adapter reaches (``after_post_sent`` once a create has been
-made, ``mid_download`` with part of an asset on disk).
+the network crash points a real adapter reaches (``after_post_sent`` once a create has reached
+it, ``mid_download`` with part of an asset on disk), and lets other callers run at each request
+(two owners of one job interleave there).
+
+Time is the clock's: :meth:`FakeClock.run` runs a coroutine on an event loop that jumps the
+clock to its next timer instead of sleeping, so a create that hangs until the engine's
+``asyncio.timeout`` gives up costs no real time.
 """
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import hashlib
 import os
+import selectors
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from reelforge.core.capabilities import ModelCapabilities, capabilities_for
 from reelforge.core.errors import (
@@ -40,10 +48,15 @@ from reelforge.core.models import (
 from reelforge.engine.crash import CrashPoint, crash_point
 
 __all__ = [
+    "CREATING",
+    "NOTHING_MADE",
+    "NO_ANSWER",
     "CreateAnswer",
     "FakeClock",
     "FakeProvider",
     "Fault",
+    "Read",
+    "ReadAnswer",
     "RemoteJob",
     "asset_bytes",
     "asset_sha256",
@@ -52,6 +65,13 @@ __all__ = [
 PROVIDER_NAME = "fake"
 RATE_LIMIT_RETRY_AFTER = 2.0
 """What the fake's 429 asks the caller to wait, in seconds."""
+NO_ANSWER = 3600.0
+"""Seconds a slow create keeps the caller waiting for its answer (longer than any timeout)."""
+
+_PAST_THE_TIMER = 0.001
+"""Seconds the clock jumps past a timer (see :class:`_JumpingSelector`)."""
+
+T = TypeVar("T")
 
 
 class FakeClock:
@@ -70,6 +90,45 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self.value += seconds
 
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` to its end on an event loop whose time is this clock's.
+
+        When every task waits for a timer (an ``asyncio.timeout``, an ``asyncio.sleep``), the
+        clock jumps to it instead of the loop sleeping; waiting for a thread still blocks.
+        """
+        with asyncio.Runner(loop_factory=lambda: _ClockLoop(self)) as runner:
+            return runner.run(coro)
+
+
+class _JumpingSelector(selectors.DefaultSelector):
+    """A selector that advances the clock by the time the loop would sleep, at once (and a
+    millisecond more: at Unix-time magnitudes a float cannot land exactly on the timer, and a
+    timer the loop does not find due would make it spin)."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self._clock = clock
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = super().select(0)
+        if ready or timeout == 0:
+            return ready
+        if timeout is None:
+            return super().select(None)  # a thread's answer, or nothing ever: real waiting
+        self._clock.advance(max(timeout, 0.0) + _PAST_THE_TIMER)
+        return []
+
+
+class _ClockLoop(asyncio.SelectorEventLoop):
+    """An event loop on :class:`FakeClock` time (see :meth:`FakeClock.run`)."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(_JumpingSelector(clock))
+        self._clock = clock
+
+    def time(self) -> float:
+        return self._clock.now()
+
 
 class CreateAnswer(StrEnum):
     """How the fake provider answers the next create request."""
@@ -86,6 +145,39 @@ class CreateAnswer(StrEnum):
     """429 ``insufficient_quota``: nothing created, and waiting will not help."""
     REJECTED = "rejected"
     """400: the request was refused, nothing created."""
+    SERVER_ERROR = "server_error"
+    """The job is created, then the server answers 500: ambiguous."""
+    UNREADABLE = "unreadable"
+    """The job is created and the server answers 200 with a body that is not the protocol:
+    ambiguous, but the create was accepted (the job is listed once the listing catches up)."""
+    SLOW = "slow"
+    """The request reaches the provider, which makes the job :attr:`FakeProvider.create_delay`
+    seconds later and answers only after :data:`NO_ANSWER` seconds (the caller gives up first)."""
+    SLOW_DROPPED = "slow_dropped"
+    """The request reaches the provider and the connection drops at once; the provider makes
+    the job :attr:`FakeProvider.create_delay` seconds later all the same."""
+    SLOW_GATEWAY = "slow_gateway"
+    """A gateway answers 504 at once while the request goes on behind it: the provider makes
+    the job :attr:`FakeProvider.create_delay` seconds later."""
+
+
+CREATING = frozenset(
+    {
+        CreateAnswer.SUCCEED,
+        CreateAnswer.AMBIGUOUS_CREATED,
+        CreateAnswer.SERVER_ERROR,
+        CreateAnswer.UNREADABLE,
+        CreateAnswer.SLOW,
+        CreateAnswer.SLOW_DROPPED,
+        CreateAnswer.SLOW_GATEWAY,
+    }
+)
+"""Answers to a create that made (or will make) a job."""
+NOTHING_MADE = frozenset(
+    {CreateAnswer.RATE_LIMITED, CreateAnswer.QUOTA_EXHAUSTED, CreateAnswer.REJECTED}
+)
+"""Answers that prove nothing was created."""
+_SLOW = frozenset({CreateAnswer.SLOW, CreateAnswer.SLOW_DROPPED, CreateAnswer.SLOW_GATEWAY})
 
 
 class Fault(StrEnum):
@@ -103,11 +195,33 @@ class Fault(StrEnum):
     """The next listing gets an answer that is not the protocol."""
     DOWNLOAD_DROPPED = "download_dropped"
     """The next download fails part-way, after its retries."""
+    DOWNLOAD_DISK_FULL = "download_disk_full"
+    """The next download cannot write its file: the disk is full."""
 
 
 _FETCH = (Fault.FETCH_RATE_LIMITED, Fault.FETCH_UNREACHABLE, Fault.FETCH_MALFORMED)
 _LIST = (Fault.LIST_UNREACHABLE, Fault.LIST_MALFORMED)
-_DOWNLOAD = (Fault.DOWNLOAD_DROPPED,)
+_DOWNLOAD = (Fault.DOWNLOAD_DROPPED, Fault.DOWNLOAD_DISK_FULL)
+
+
+class ReadAnswer(StrEnum):
+    """What one status check or listing got."""
+
+    USABLE = "usable"
+    UNUSABLE = "unusable"
+    """An answer that is not the protocol (:class:`ProtocolError`)."""
+    NONE = "none"
+    """No answer to go on: unreachable, rate limited, or no such job."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Read:
+    """One status check (``fetch``) or listing (``list``), who asked, and what it got."""
+
+    kind: str
+    answer: ReadAnswer
+    task: asyncio.Task[Any] | None
+    """The asyncio task that asked (tells apart callers running at once)."""
 
 
 @dataclass(kw_only=True)
@@ -124,6 +238,8 @@ class RemoteJob:
     error: RemoteError | None = None
     was_completed: bool = False
     """Whether the job ever reached ``completed`` (an expired job may have)."""
+    deleted_from: RemoteState | None = None
+    """Its state when it was deleted through the API, if it was."""
 
     def status(self) -> RemoteStatus:
         return RemoteStatus(
@@ -158,11 +274,19 @@ class FakeProvider:
 
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
-        self.jobs: dict[str, RemoteJob] = {}
-        self.creates: list[RemoteJob] = []
-        """Every create performed, in order: the ground truth for "submitted exactly once"."""
+        self._jobs: dict[str, RemoteJob] = {}
+        self._creates: list[RemoteJob] = []
+        self._coming: list[RemoteJob] = []
+        """Jobs of slow creates, made once the clock reaches their ``created_at``."""
+        self._received = 0
         self.create_calls: list[tuple[JobSpec, CreateAnswer]] = []
         """Every create request received, and how it was answered."""
+        self.create_delay = 40.0
+        """Seconds after a slow create reaches the provider until it makes the job."""
+        self.reads: list[Read] = []
+        """Every status check and listing, in order, with what it got."""
+        self.deletes: list[str] = []
+        """Every remote job deleted through the API, in order."""
         self.answers: deque[CreateAnswer] = deque()
         """Answers to the next create requests, in order; once used up, creates succeed."""
         self.can_list = True
@@ -174,6 +298,36 @@ class FakeProvider:
         """Faults waiting for their operation; each fires once, oldest first."""
         self.raised: list[BaseException] = []
         """Every error an injected fault raised (to tell them from the engine's own errors)."""
+
+    @property
+    def jobs(self) -> dict[str, RemoteJob]:
+        """Every job the provider has made by now, by remote id."""
+        self._arrive()
+        return self._jobs
+
+    @property
+    def creates(self) -> list[RemoteJob]:
+        """Every create performed by now, in order: the ground truth for "submitted exactly
+        once" (a slow create counts from when its job is made)."""
+        self._arrive()
+        return self._creates
+
+    def _arrive(self) -> None:
+        """Make the jobs of slow creates whose time has come."""
+        now = self.clock.now()
+        due = sorted((job for job in self._coming if job.created_at <= now), key=_made_at)
+        self._coming = [job for job in self._coming if job.created_at > now]
+        for job in due:
+            self._make(job)
+
+    def _make(self, job: RemoteJob) -> None:
+        self._jobs[job.remote_id] = job
+        self._creates.append(job)
+        if self.instant:
+            self.complete(job.remote_id)
+
+    def _read(self, kind: str, answer: ReadAnswer) -> None:
+        self.reads.append(Read(kind=kind, answer=answer, task=asyncio.current_task()))
 
     # -- what the test controls ---------------------------------------------------------------
 
@@ -229,6 +383,7 @@ class FakeProvider:
         return replace(capabilities_for(model), can_list=self.can_list)
 
     async def submit(self, spec: JobSpec) -> RemoteStatus:
+        await asyncio.sleep(0)  # on the network: other callers run
         answer = self.answers.popleft() if self.answers else CreateAnswer.SUCCEED
         self.create_calls.append((spec, answer))
         if answer is CreateAnswer.RATE_LIMITED:
@@ -243,45 +398,82 @@ class FakeProvider:
             raise InvalidRequestError("the request was refused", status_code=400)
         if answer is CreateAnswer.AMBIGUOUS_NOTHING:
             raise AmbiguousSubmissionError("the connection dropped before an answer")
+        self._received += 1
         job = RemoteJob(
-            remote_id=f"video_{len(self.creates) + 1:04d}",
-            spec=spec,
-            created_at=self.clock.now(),
+            remote_id=f"video_{self._received:04d}", spec=spec, created_at=self.clock.now()
         )
-        self.jobs[job.remote_id] = job
-        self.creates.append(job)
-        if self.instant:
-            self.complete(job.remote_id)
+        if answer in _SLOW:
+            return await self._slow(job, answer)
+        self._make(job)
         crash_point(CrashPoint.AFTER_POST_SENT)
         if answer is CreateAnswer.AMBIGUOUS_CREATED:
             raise AmbiguousSubmissionError("the request timed out after it was sent")
+        if answer is CreateAnswer.SERVER_ERROR:
+            raise AmbiguousSubmissionError(
+                "500 Internal Server Error; the server may have created the video before failing",
+                status_code=500,
+            )
+        if answer is CreateAnswer.UNREADABLE:
+            raise AmbiguousSubmissionError(
+                "the answer is not JSON; the server accepted the request, so the video may exist",
+                status_code=200,
+            )
+        return job.status()
+
+    async def _slow(self, job: RemoteJob, answer: CreateAnswer) -> RemoteStatus:
+        """The request is in: the job is made ``create_delay`` seconds from now, whatever
+        happens to the caller (it may be killed here, or give up before the answer)."""
+        job.created_at += self.create_delay
+        self._coming.append(job)
+        crash_point(CrashPoint.AFTER_POST_SENT)
+        if answer is CreateAnswer.SLOW_DROPPED:
+            raise AmbiguousSubmissionError("the connection dropped before an answer")
+        if answer is CreateAnswer.SLOW_GATEWAY:
+            raise AmbiguousSubmissionError(
+                "504 Gateway Timeout; the server may have created the video before failing",
+                status_code=504,
+            )
+        await asyncio.sleep(NO_ANSWER)
+        self._arrive()
         return job.status()
 
     async def fetch(self, remote_id: str) -> RemoteStatus:
+        await asyncio.sleep(0)
         fault = self._fault(_FETCH)
+        if fault is not None:
+            malformed = fault is Fault.FETCH_MALFORMED
+            self._read("fetch", ReadAnswer.UNUSABLE if malformed else ReadAnswer.NONE)
         if fault is Fault.FETCH_RATE_LIMITED:
             self._raise(RateLimitedError("slow down", status_code=429, retry_after=1.0))
         if fault is Fault.FETCH_UNREACHABLE:
             self._raise(TransientError("connection refused"))
         if fault is Fault.FETCH_MALFORMED:
             self._raise(ProtocolError("the status is not JSON", status_code=200))
-        try:
-            return self.jobs[remote_id].status()
-        except KeyError:
-            raise NotFoundError(f"no video {remote_id}", status_code=404) from None
+        job = self.jobs.get(remote_id)
+        if job is None:
+            self._read("fetch", ReadAnswer.NONE)
+            raise NotFoundError(f"no video {remote_id}", status_code=404)
+        self._read("fetch", ReadAnswer.USABLE)
+        return job.status()
 
     async def list_recent(self, *, since: float | None = None) -> AsyncIterator[RemoteStatus]:
+        await asyncio.sleep(0)
         fault = self._fault(_LIST)
+        if fault is not None:
+            malformed = fault is Fault.LIST_MALFORMED
+            self._read("list", ReadAnswer.UNUSABLE if malformed else ReadAnswer.NONE)
         if fault is Fault.LIST_UNREACHABLE:
             self._raise(TransientError("connection refused"))
         if fault is Fault.LIST_MALFORMED:
             self._raise(ProtocolError("the list is not JSON", status_code=200))
+        self._read("list", ReadAnswer.USABLE)
         visible_before = self.clock.now() - self.list_lag
-        for job in sorted(self.jobs.values(), key=lambda j: j.created_at, reverse=True):
+        for job in sorted(self.jobs.values(), key=_made_at, reverse=True):
             if (since is None or job.created_at >= since) and job.created_at <= visible_before:
                 yield job.status()
 
     async def download(self, remote_id: str, variant: Variant, dest: Path) -> DownloadResult:
+        await asyncio.sleep(0)
         job = self.jobs.get(remote_id)
         if job is None:
             raise DownloadError(f"no video {remote_id}")
@@ -297,8 +489,11 @@ class FakeProvider:
             fh.write(data[:half])
             fh.flush()
             crash_point(CrashPoint.MID_DOWNLOAD)
-            if self._fault(_DOWNLOAD) is not None:
+            fault = self._fault(_DOWNLOAD)
+            if fault is Fault.DOWNLOAD_DROPPED:
                 self._raise(DownloadError(f"the download of {remote_id} dropped part-way"))
+            if fault is Fault.DOWNLOAD_DISK_FULL:
+                self._raise(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(part)))
             fh.write(data[half:])
         os.replace(part, dest)
         return DownloadResult(
@@ -309,7 +504,14 @@ class FakeProvider:
         )
 
     async def delete(self, remote_id: str) -> None:
+        await asyncio.sleep(0)
         job = self.jobs.get(remote_id)
         if job is None:
             raise NotFoundError(f"no video {remote_id}", status_code=404)
+        self.deletes.append(remote_id)
+        job.deleted_from = job.state
         job.state = RemoteState.CANCELED
+
+
+def _made_at(job: RemoteJob) -> float:
+    return job.created_at
