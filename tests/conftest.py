@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +45,22 @@ def _dbos_logs_to_an_open_stream() -> None:
     for existing in console:
         if isinstance(existing, logging.StreamHandler):
             existing.setStream(sys.stderr)
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A read-only tmpfs holding ``existing.db`` (a SQLite database): not even root can create
+    or change a file in it. Tests run as root; without that, this fails instead of skipping."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    _mount("-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder))
+    try:
+        sqlite3.connect(folder / "existing.db").close()
+        _mount("-o", "remount,ro", str(folder))
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)  # noqa: S603, S607  # our arguments
+
+
+def _mount(*args: str) -> None:
+    subprocess.run(["mount", *args], check=True, capture_output=True)  # noqa: S603, S607  # ours

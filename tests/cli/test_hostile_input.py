@@ -5,8 +5,6 @@ or field, and the simulator (a separate server, as a gateway) saw no create at a
 
 from __future__ import annotations
 
-import sqlite3
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,25 +46,6 @@ def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedSimulator]:
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     with EmbeddedSimulator(SimConfig(time_scale=400.0, poll_after_min_ms=50)) as emb:
         yield emb
-
-
-@pytest.fixture
-def read_only_dir(tmp_path: Path) -> Iterator[Path]:
-    """A read-only tmpfs holding ``existing.db`` (a SQLite database): not even root can create
-    or change a file in it. Tests run as root; without that, this fails instead of skipping."""
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    _mount("-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder))
-    try:
-        sqlite3.connect(folder / "existing.db").close()
-        _mount("-o", "remount,ro", str(folder))
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)  # noqa: S603, S607  # our arguments
-
-
-def _mount(*args: str) -> None:
-    subprocess.run(["mount", *args], check=True, capture_output=True)  # noqa: S603, S607  # ours
 
 
 @pytest.fixture

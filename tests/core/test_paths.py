@@ -4,8 +4,6 @@ is one ConfigError line naming the option."""
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,25 +12,6 @@ from reelforge.core.errors import ConfigError
 from reelforge.core.paths import check_database, check_output_dir, database_location
 from reelforge.store import Store
 from reelforge.store.engine import opening
-
-
-@pytest.fixture
-def read_only_dir(tmp_path: Path) -> Iterator[Path]:
-    """A read-only tmpfs holding ``existing.db`` (a SQLite database): not even root can create
-    or change a file in it. Tests run as root; without that, this fails instead of skipping."""
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    _mount("-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder))
-    try:
-        sqlite3.connect(folder / "existing.db").close()
-        _mount("-o", "remount,ro", str(folder))
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)  # noqa: S603, S607  # our arguments
-
-
-def _mount(*args: str) -> None:
-    subprocess.run(["mount", *args], check=True, capture_output=True)  # noqa: S603, S607  # ours
 
 
 def _message(call: object) -> str:

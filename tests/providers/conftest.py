@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
 from openai_fakes import API_KEY, BASE_URL, FakeClock, Handler, MakeProvider, Recorder
 
+from hostile import HostileServer, Reply, Request
 from reelforge.providers import OpenAIVideosProvider, RetryPolicy
 
 
@@ -37,3 +38,44 @@ async def make_provider(clock: FakeClock) -> AsyncIterator[MakeProvider]:
     yield make
     for client in clients:
         await client.aclose()
+
+
+HostileHandler = Callable[[Request], Reply]
+
+
+@pytest.fixture
+def hostile_key() -> str:
+    """The API key the ``serve`` fixture's provider sends (a module may override it)."""
+    return "sk-hostile-answers"
+
+
+@pytest.fixture
+async def serve(
+    hostile_key: str,
+) -> AsyncIterator[
+    Callable[[Callable[[Request], Reply]], tuple[OpenAIVideosProvider, HostileServer]]
+]:
+    """``serve(handler)`` → a provider talking to a fresh hostile server that runs ``handler``."""
+    servers: list[HostileServer] = []
+    clients: list[httpx.AsyncClient] = []
+
+    def start(handler: HostileHandler) -> tuple[OpenAIVideosProvider, HostileServer]:
+        server = HostileServer(handler).__enter__()
+        servers.append(server)
+        client = httpx.AsyncClient(timeout=10)
+        clients.append(client)
+        provider = OpenAIVideosProvider(
+            client,
+            base_url=server.base_url,
+            api_key=hostile_key,
+            clock=FakeClock(),
+            rng=random.Random(5),
+            retry=RetryPolicy(max_attempts=3),
+        )
+        return provider, server
+
+    yield start
+    for client in clients:
+        await client.aclose()
+    for server in servers:
+        server.__exit__(None, None, None)

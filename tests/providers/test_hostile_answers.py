@@ -11,21 +11,19 @@ import asyncio
 import functools
 import gzip
 import json
-import random
 import struct
 import tracemalloc
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
-import httpx
 import pytest
-from openai_fakes import FakeClock, video
+from openai_fakes import video
 
 from hostile import HostileServer, Reply, Request, gzip_bomb, json_reply
 from reelforge.core.errors import AmbiguousSubmissionError, ProtocolError, TransientError
 from reelforge.core.models import JobSpec, RemoteState, RemoteStatus
-from reelforge.providers import OpenAIVideosProvider, RetryPolicy
+from reelforge.providers import OpenAIVideosProvider
 
 SPEC = JobSpec(prompt="A lighthouse at dawn", model="sora-2", seconds=4, size="720x1280")
 JSON_CAP = 1024 * 1024
@@ -56,34 +54,6 @@ def bomb(kind: str) -> bytes:
         crc = zlib.crc32(block, crc)
     final = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS).flush()
     return head + unit * (GIB // len(block) - 1) + final + struct.pack("<II", crc, GIB % 2**32)
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Serve]:
-    """``serve(handler)`` → a provider talking to a fresh hostile server that runs ``handler``."""
-    servers: list[HostileServer] = []
-    clients: list[httpx.AsyncClient] = []
-
-    def start(handler: Handler) -> tuple[OpenAIVideosProvider, HostileServer]:
-        server = HostileServer(handler).__enter__()
-        servers.append(server)
-        client = httpx.AsyncClient(timeout=10)
-        clients.append(client)
-        provider = OpenAIVideosProvider(
-            client,
-            base_url=server.base_url,
-            api_key="sk-hostile-answers",
-            clock=FakeClock(),
-            rng=random.Random(5),
-            retry=RetryPolicy(max_attempts=3),
-        )
-        return provider, server
-
-    yield start
-    for client in clients:
-        await client.aclose()
-    for server in servers:
-        server.__exit__(None, None, None)
 
 
 async def returns(awaitable: Awaitable[T]) -> T:

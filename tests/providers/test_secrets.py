@@ -10,14 +10,13 @@ import asyncio
 import base64
 import gzip
 import json
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
-from openai_fakes import FakeClock, video
+from openai_fakes import video
 
 from hostile import HostileServer, Reply, Request, json_reply
 from reelforge.core.errors import (
@@ -31,7 +30,7 @@ from reelforge.core.errors import (
     TransientError,
 )
 from reelforge.core.models import JobSpec, RemoteState, RemoteStatus, Variant
-from reelforge.providers import OpenAIVideosProvider, RetryPolicy
+from reelforge.providers import OpenAIVideosProvider
 from reelforge.providers._errors import read_envelope
 from reelforge.providers._redact import REDACTED, Redactor, clean_text
 
@@ -188,31 +187,9 @@ Handler = Callable[[Request], Reply]
 
 
 @pytest.fixture
-async def serve() -> AsyncIterator[Callable[[Handler], tuple[OpenAIVideosProvider, HostileServer]]]:
-    """``serve(handler)`` → a provider talking to a fresh hostile server that runs ``handler``."""
-    servers: list[HostileServer] = []
-    clients: list[httpx.AsyncClient] = []
-
-    def start(handler: Handler) -> tuple[OpenAIVideosProvider, HostileServer]:
-        server = HostileServer(handler).__enter__()
-        servers.append(server)
-        client = httpx.AsyncClient(timeout=10)
-        clients.append(client)
-        provider = OpenAIVideosProvider(
-            client,
-            base_url=server.base_url,
-            api_key=KEY,
-            clock=FakeClock(),
-            rng=random.Random(3),
-            retry=RetryPolicy(max_attempts=3),
-        )
-        return provider, server
-
-    yield start
-    for client in clients:
-        await client.aclose()
-    for server in servers:
-        server.__exit__(None, None, None)
+def hostile_key() -> str:
+    """The key the ``serve`` fixture's provider sends (and the tests look for)."""
+    return KEY
 
 
 Serve = Callable[[Handler], tuple[OpenAIVideosProvider, HostileServer]]
