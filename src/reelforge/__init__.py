@@ -25,6 +25,7 @@ from reelforge.batch import Batch, BatchFileError, BatchJob, load_batch
 from reelforge.core import (
     AmbiguousSubmissionError,
     AssetExpiredError,
+    AssetMismatchError,
     AuthError,
     Clock,
     ConfigError,
@@ -51,6 +52,7 @@ from reelforge.core import (
     Settings,
     SystemClock,
     TransientError,
+    UnsupportedOperationError,
     Variant,
     capabilities_for,
     estimate_cost,
@@ -60,6 +62,7 @@ from reelforge.core import (
 __all__ = [
     "AmbiguousSubmissionError",
     "AssetExpiredError",
+    "AssetMismatchError",
     "AuthError",
     "Batch",
     "BatchFileError",
@@ -95,6 +98,7 @@ __all__ = [
     "Settings",
     "SystemClock",
     "TransientError",
+    "UnsupportedOperationError",
     "Variant",
     "__version__",
     "capabilities_for",

@@ -14,6 +14,7 @@ from reelforge.core.config import DEFAULT_BASE_URL, DEFAULT_DB_PATH, Settings, d
 from reelforge.core.errors import (
     AmbiguousSubmissionError,
     AssetExpiredError,
+    AssetMismatchError,
     AuthError,
     ConfigError,
     DownloadError,
@@ -28,6 +29,7 @@ from reelforge.core.errors import (
     RateLimitedError,
     ReelforgeError,
     TransientError,
+    UnsupportedOperationError,
 )
 from reelforge.core.models import (
     DownloadResult,
@@ -48,6 +50,7 @@ __all__ = [
     "MAX_PROMPT_CHARS",
     "AmbiguousSubmissionError",
     "AssetExpiredError",
+    "AssetMismatchError",
     "AuthError",
     "Clock",
     "ConfigError",
@@ -75,6 +78,7 @@ __all__ = [
     "Settings",
     "SystemClock",
     "TransientError",
+    "UnsupportedOperationError",
     "Variant",
     "capabilities_for",
     "database_url",

@@ -14,10 +14,13 @@
     │   ├── RateLimitedError          429 (carries ``retry_after``)
     │   ├── TransientError            5xx, timeouts, dropped connections on idempotent calls
     │   │   └── AmbiguousSubmissionError   a create whose outcome is unknown: never retried
-    │   └── ProtocolError             the server sent something that is not the protocol
+    │   ├── ProtocolError             the server sent something that is not the protocol
+    │   └── UnsupportedOperationError the endpoint does not offer this operation (a gateway
+    │                                 that cannot list, delete or serve a thumbnail)
     ├── StoreError                    the database (reelforge.store: not found, illegal transition…)
     ├── DownloadError                 an asset could not be fetched or verified
-    │   └── AssetExpiredError         the asset's URL or the job's assets have expired
+    │   ├── AssetExpiredError         the asset's URL or the job's assets have expired
+    │   └── AssetMismatchError        the server sent something that is not the asked variant
     ├── JobFailedError                the remote job ended ``failed`` (with the reason)
     ├── SinkError                     a sink could not deliver an event (reelforge.sinks)
     │   ├── SinkUnavailableError      the destination is down or throttling: retried with backoff
@@ -38,6 +41,7 @@ from enum import StrEnum
 __all__ = [
     "AmbiguousSubmissionError",
     "AssetExpiredError",
+    "AssetMismatchError",
     "AuthError",
     "ConfigError",
     "DownloadError",
@@ -52,6 +56,7 @@ __all__ = [
     "RateLimitedError",
     "ReelforgeError",
     "TransientError",
+    "UnsupportedOperationError",
 ]
 
 
@@ -204,6 +209,18 @@ class ProtocolError(ProviderError):
     category = ErrorCategory.TRANSIENT
 
 
+class UnsupportedOperationError(ProviderError):
+    """The endpoint does not offer ``operation`` (``list``, ``delete``, ``variant:thumbnail``…):
+    it answered 400/404/405/501 where the protocol has the operation. Gateways do this; the
+    engine remembers it per account and works without the operation."""
+
+    category = ErrorCategory.INVALID_REQUEST
+
+    def __init__(self, message: str, *, operation: str, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.operation = operation
+
+
 class DownloadError(ReelforgeError):
     """An asset could not be downloaded or did not verify."""
 
@@ -214,6 +231,16 @@ class AssetExpiredError(DownloadError):
     """The asset is gone: its job expired before it was downloaded."""
 
     category = ErrorCategory.EXPIRED
+
+
+class AssetMismatchError(DownloadError):
+    """What the server sent for a variant is not that variant (an MP4 served as the thumbnail):
+    not an asset. The engine then makes the thumbnail or spritesheet from the video itself."""
+
+    def __init__(self, message: str, *, variant: str, found: str) -> None:
+        super().__init__(message)
+        self.variant = variant
+        self.found = found
 
 
 class JobFailedError(ReelforgeError):

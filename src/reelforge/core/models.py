@@ -169,6 +169,9 @@ class RemoteStatus:
     request_id: str | None = None
     provider_status: str | None = None
     """The status string exactly as the provider sent it."""
+    token: str | None = None
+    """The job's idempotency token, when the provider echoes back what ``submit`` carried
+    (metadata, a webhook URL): reconciliation then matches on it instead of the prompt."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -181,3 +184,8 @@ class DownloadResult:
     sha256: str
     resumed: int = 0
     """How many times the transfer was resumed with ``Range`` after a drop."""
+    range_supported: bool | None = None
+    """Whether the server honoured a ``Range`` request (``None``: none was needed)."""
+    derived: bool = False
+    """Made by reelforge from the video (a frame, a grid of frames) because the endpoint could
+    not serve this variant."""

@@ -25,9 +25,14 @@ class Provider(Protocol):
         """What ``model`` accepts on this provider."""
         ...
 
-    async def submit(self, spec: JobSpec) -> RemoteStatus:
+    async def submit(self, spec: JobSpec, *, token: str | None = None) -> RemoteStatus:
         """Create the job (a paid request). Never retried when the outcome is unknown:
-        raises :class:`reelforge.AmbiguousSubmissionError` instead."""
+        raises :class:`reelforge.AmbiguousSubmissionError` instead.
+
+        ``token`` is the job's idempotency token: an adapter that can carry it (metadata, a
+        webhook URL's query, a header) does, and echoes it back in
+        :attr:`RemoteStatus.token` when the provider returns it, so reconciliation can match
+        on it."""
         ...
 
     async def fetch(self, remote_id: str) -> RemoteStatus:
@@ -35,13 +40,21 @@ class Provider(Protocol):
         ...
 
     def list_recent(self, *, since: float | None = None) -> AsyncIterator[RemoteStatus]:
-        """The account's jobs, newest first, created at or after ``since`` (all pages)."""
+        """The account's jobs, newest first, created at or after ``since`` (all pages).
+
+        Raises :class:`reelforge.UnsupportedOperationError` (``operation="list"``) when the
+        endpoint cannot list (a gateway answering 400/404/405/501)."""
         ...
 
     async def download(self, remote_id: str, variant: Variant, dest: Path) -> DownloadResult:
-        """Stream one asset to ``dest`` (via ``dest.part``, resumable, verified, atomic)."""
+        """Stream one asset to ``dest`` (via ``dest.part``, resumable, verified, atomic).
+
+        Raises :class:`reelforge.AssetMismatchError` when what arrived is not ``variant``
+        (nothing is left at ``dest``), and :class:`reelforge.UnsupportedOperationError`
+        (``operation="variant:<name>"``) when the endpoint refuses to serve the variant."""
         ...
 
     async def delete(self, remote_id: str) -> None:
-        """Delete the job and its assets on the provider."""
+        """Delete the job and its assets on the provider; :class:`UnsupportedOperationError`
+        (``operation="delete"``) when the endpoint has no delete (405/501)."""
         ...

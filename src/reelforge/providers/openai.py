@@ -121,7 +121,7 @@ class OpenAIVideosProvider:
         """What ``model`` accepts; unknown (gateway) models pass through unchecked."""
         return capabilities_for(model)
 
-    async def submit(self, spec: JobSpec) -> RemoteStatus:
+    async def submit(self, spec: JobSpec, *, token: str | None = None) -> RemoteStatus:
         """Create a video (a paid request; see the module docstring for when it is retried).
 
         Sends JSON, or multipart/form-data with an ``input_reference`` file part when the spec
