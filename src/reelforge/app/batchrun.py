@@ -13,6 +13,7 @@ from reelforge.core.models import JobState
 from reelforge.engine import Engine
 from reelforge.engine.outcome import FINAL
 from reelforge.engine.runner import ensure_not_running
+from reelforge.providers.registry import Providers
 from reelforge.store import BatchSummary, JobRow, Store
 
 __all__ = ["BatchResult", "check_resumable", "run_batch"]
@@ -56,7 +57,7 @@ async def run_batch(
     )
 
 
-def check_resumable(store: Store, batch_id: str, *, account: str, base_url: str) -> None:
+def check_resumable(store: Store, batch_id: str, *, providers: Providers) -> None:
     """Before the engine starts: :class:`ConfigError` (exit 2) if a live process is running the
     batch (:func:`~reelforge.engine.runner.ensure_not_running`), or if the batch has unfinished
     jobs recorded with another endpoint or key, which this run could never continue.
@@ -66,8 +67,11 @@ def check_resumable(store: Store, batch_id: str, *, account: str, base_url: str)
     same ``--base-url`` and key continue it.
     """
     ensure_not_running(store, batch_id)
+    accounts = providers.accounts()
     foreign = [
-        job.key for job in store.jobs(batch_id) if job.state not in FINAL and job.account != account
+        job.key
+        for job in store.jobs(batch_id)
+        if job.state not in FINAL and job.account not in accounts
     ]
     if foreign:
         shown = ", ".join(foreign[:5]) + (
@@ -75,7 +79,8 @@ def check_resumable(store: Store, batch_id: str, *, account: str, base_url: str)
         )
         raise ConfigError(
             f"batch {batch_id} has {len(foreign)} unfinished jobs recorded with another endpoint "
-            f"or API key than {base_url} ({shown}): continue it with the --base-url and "
-            "OPENAI_API_KEY it ran with (the built-in simulator gets a new address each run: "
-            "use `reelforge sim` and --base-url to resume batches), or use another --db"
+            f"or API key than {providers.describe()} ({shown}): continue it with the "
+            "--base-url and OPENAI_API_KEY it ran with (the built-in simulator gets a new "
+            "address each run: use `reelforge sim` and --base-url to resume batches), or use "
+            "another --db"
         )

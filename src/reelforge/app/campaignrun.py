@@ -33,6 +33,7 @@ from reelforge.core.errors import ErrorCategory, InvalidSpecError
 from reelforge.core.models import JobState
 from reelforge.core.pricing import PriceTable, default_prices
 from reelforge.engine import Engine
+from reelforge.providers.registry import Providers
 from reelforge.store import BatchSummary, Store
 
 __all__ = [
@@ -312,7 +313,7 @@ async def prepare_review(
     )
 
 
-def prepare_recorded(store: Store, review: CampaignReview, *, account: str, base_url: str) -> int:
+def prepare_recorded(store: Store, review: CampaignReview, *, providers: Providers) -> int:
     """Before the engine starts, make what an earlier run of the campaign recorded agree with
     this review, so that no recovered workflow sends what this review would not; return how
     many jobs were rejected.
@@ -323,7 +324,7 @@ def prepare_recorded(store: Store, review: CampaignReview, *, account: str, base
     (a recorded job keeps its recorded spec). Unfinished jobs recorded with another endpoint
     or key stop the run (:func:`~reelforge.app.batchrun.check_resumable`).
     """
-    check_resumable(store, review.batch_name, account=account, base_url=base_url)
+    check_resumable(store, review.batch_name, providers=providers)
     planned = {item.combination.key: item for item in review.combinations}
     rules = _brand_rules(review.campaign)
     rejected = 0

@@ -1,12 +1,12 @@
-"""The :class:`Forge` facade: one object that owns the HTTP client, the provider and,
-when no credentials are configured, the embedded simulator."""
+"""The :class:`Forge` facade: one object that owns the HTTP client, the providers and,
+for providers with no credentials configured, the embedded simulator."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Self, overload
 
 import httpx
 import openai
+from pydantic import SecretStr
 
 from reelforge.app.batchrun import BatchResult, check_resumable, run_batch
 from reelforge.app.campaignrun import (
@@ -35,7 +36,9 @@ from reelforge.core.paths import check_database, check_output_dir, database_loca
 from reelforge.core.polling import PollPolicy
 from reelforge.core.pricing import PriceTable
 from reelforge.engine import Engine, ReconcilePolicy
-from reelforge.providers.openai import OpenAIVideosProvider
+from reelforge.providers.base import Provider
+from reelforge.providers.openai_entry import OPENAI, SIMULATOR_KEY, OpenAISettings
+from reelforge.providers.registry import Endpoint, Providers
 from reelforge.sinks.config import SinkPlan, build_sinks
 from reelforge.sinks.follow import DEFAULT_FINAL_WAIT, SinkFollower, follow_sinks
 from reelforge.store import BatchSummary, Store
@@ -45,8 +48,6 @@ if TYPE_CHECKING:  # the simulator (and its media stack) is imported only when i
     from reelforge.sim import EmbeddedSimulator, SimConfig, Simulator
 
 __all__ = ["Forge"]
-
-_SIM_KEY = "sk-sim-local"  # a placeholder the simulator accepts; not a secret
 
 
 class Forge:
@@ -76,22 +77,27 @@ class Forge:
         max_in_flight: int = 4,
         rpm: int | None = None,
         reconcile: ReconcilePolicy | None = None,
+        endpoints: Mapping[str, Endpoint] | None = None,
     ) -> None:
         self.settings = settings or Settings()
+        openai_settings = OpenAISettings()
         key = api_key or (
-            self.settings.openai_api_key.get_secret_value()
-            if self.settings.openai_api_key
-            else None
+            openai_settings.api_key.get_secret_value() if openai_settings.api_key else None
         )
-        url = base_url or self.settings.openai_base_url
+        url = base_url or openai_settings.base_url
         self.using_simulator = simulator if simulator is not None else (key is None and url is None)
         if not self.using_simulator and key is None:
             raise ConfigError(
                 "no API key: set OPENAI_API_KEY (the key for the provider at "
                 f"{url or DEFAULT_BASE_URL}), or leave both unset to use the built-in simulator"
             )
-        self._api_key = key
-        self._base_url = (url or DEFAULT_BASE_URL).rstrip("/")
+        self._explicit: dict[str, Endpoint] = dict(endpoints or {})
+        if not self.using_simulator and "openai" not in self._explicit:
+            self._explicit["openai"] = Endpoint(
+                provider="openai",
+                base_url=(url or DEFAULT_BASE_URL).rstrip("/"),
+                credential=SecretStr(key) if key is not None else None,
+            )
         self._sim_config = sim_config
         self.out = out
         self.clock = clock or SystemClock()
@@ -104,12 +110,32 @@ class Forge:
         self._timeout = timeout or httpx.Timeout(60.0, connect=10.0)
         self._embedded: EmbeddedSimulator | None = None
         self._client: httpx.AsyncClient | None = None
-        self._provider: OpenAIVideosProvider | None = None
+        self._adapters: dict[str, Provider] | None = None
 
     @property
     def base_url(self) -> str:
-        """Where requests go (the embedded simulator's loopback URL when it is used)."""
-        return self._embedded.base_url if self._embedded else self._base_url
+        """Where ``openai`` requests go (the embedded simulator's loopback URL when it is
+        used)."""
+        return self.providers().describe("openai")
+
+    def account(self, provider: str = "openai") -> str:
+        """The account (in-flight partition) ``provider``'s jobs run under."""
+        return self.providers().account(provider)
+
+    def providers(self) -> Providers:
+        """The endpoint of every provider this forge can reach: the ones given explicitly,
+        then each provider's own settings, then (when it is used) the embedded simulator for
+        the rest. With the simulator on, it must be started (``async with``) first."""
+        if not self.using_simulator:
+            return Providers(self._explicit)
+        if self._embedded is None:
+            raise RuntimeError("use Forge inside 'async with' (the simulator is not started)")
+        url = self._embedded.base_url
+        explicit = dict(self._explicit)
+        simulated = OPENAI.simulated(url)
+        if "openai" not in explicit and simulated is not None:
+            explicit["openai"] = simulated  # the simulator was asked for, whatever is set
+        return Providers(explicit, simulator_url=url)
 
     @property
     def simulator(self) -> Simulator | None:
@@ -117,11 +143,16 @@ class Forge:
         return self._embedded.sim if self._embedded else None
 
     @property
-    def provider(self) -> OpenAIVideosProvider:
-        """The provider adapter (only inside ``async with``)."""
-        if self._provider is None:
+    def provider(self) -> Provider:
+        """The ``openai`` provider's adapter (only inside ``async with``)."""
+        return self.adapter("openai")
+
+    def adapter(self, provider: str) -> Provider:
+        """The adapter of ``provider`` (only inside ``async with``)."""
+        if self._adapters is None:
             raise RuntimeError("use Forge inside 'async with'")
-        return self._provider
+        account = self.providers().account(provider)
+        return self._adapters[account]
 
     async def __aenter__(self) -> Self:
         if self.using_simulator:
@@ -131,11 +162,7 @@ class Forge:
             await asyncio.to_thread(embedded.__enter__)
             self._embedded = embedded
         self._client = httpx.AsyncClient(timeout=self._timeout)
-        self._provider = OpenAIVideosProvider(
-            self._client,
-            base_url=self.base_url,
-            api_key=_SIM_KEY if self.using_simulator else self._api_key,
-        )
+        self._adapters = self.providers().build(client=self._client, clock=self.clock)
         return self
 
     async def __aexit__(
@@ -147,7 +174,7 @@ class Forge:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
-        self._provider = None
+        self._adapters = None
         if self._embedded is not None:
             embedded, self._embedded = self._embedded, None
             with contextlib.suppress(Exception):
@@ -156,9 +183,10 @@ class Forge:
     def openai_client(self) -> openai.AsyncOpenAI:
         """An ``openai`` SDK client for this forge's endpoint (the prompt writer and the
         moderation check use it); close it with ``await client.close()`` or ``async with``."""
+        endpoint = self.providers().endpoint("openai")
         return openai.AsyncOpenAI(
-            base_url=self.base_url,
-            api_key=_SIM_KEY if self.using_simulator else self._api_key,
+            base_url=endpoint.base_url,
+            api_key=endpoint.secret or SIMULATOR_KEY,
             timeout=self._timeout.read or 60.0,
             max_retries=2,
         )
@@ -167,8 +195,7 @@ class Forge:
         """A durable engine for this forge's endpoint and database (use with ``async with``)."""
         return Engine(
             db_url=self.db_url,
-            base_url=self.base_url,
-            api_key=_SIM_KEY if self.using_simulator else self._api_key,
+            providers=self.providers(),
             max_in_flight=self.max_in_flight,
             rpm=self.rpm,
             poll=self.poll,
@@ -237,7 +264,7 @@ class Forge:
             check_output_dir(target)
             async with self.running(
                 prepare=lambda store, engine: prepare_recorded(
-                    store, review, account=engine.account, base_url=engine.base_url
+                    store, review, providers=engine.providers
                 ),
                 sinks=sinks,
                 batch=review.batch_name,
@@ -247,7 +274,7 @@ class Forge:
         check_output_dir(target)
         async with self.running(
             prepare=lambda store, engine: check_resumable(
-                store, batch.name, account=engine.account, base_url=engine.base_url
+                store, batch.name, providers=engine.providers
             ),
             sinks=sinks,
             batch=batch.name,

@@ -298,12 +298,13 @@ class _Builder:
             return own
 
         model: str = pick("model") or _SPEC_DEFAULTS.model
-        caps = capabilities_for(model)
+        provider: str = pick("provider") or _SPEC_DEFAULTS.provider
+        caps = capabilities_for(model, provider)
         reference: str | None = pick("input_reference")
         seconds: int | None = pick("seconds")
         spec = JobSpec(
             prompt=shape.prompt,
-            provider=pick("provider") or _SPEC_DEFAULTS.provider,
+            provider=provider,
             model=model,
             seconds=caps.default_seconds if seconds is None else seconds,
             size=pick("size") or caps.default_size,

@@ -40,7 +40,7 @@ def _neutral(spec: JobSpec, field: str, seen: set[str]) -> JobSpec | None:
     """``spec`` with ``field`` set to a value its model accepts (``None``: give up)."""
     if field in seen:
         return None
-    caps = capabilities_for(spec.model)
+    caps = capabilities_for(spec.model, spec.provider)
     if field == "prompt":
         return replace(spec, prompt="x")
     if field == "seconds":

@@ -314,9 +314,7 @@ async def run_review(
         review.batch_name,
         lambda engine, on_update: run_campaign(engine, review, out=out, on_update=on_update),
         live=live,
-        prepare=lambda store, engine: prepare_recorded(
-            store, review, account=engine.account, base_url=engine.base_url
-        ),
+        prepare=lambda store, engine: prepare_recorded(store, review, providers=engine.providers),
         sinks=sinks,
         sink_wait=sink_wait,
     )

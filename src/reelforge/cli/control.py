@@ -23,12 +23,13 @@ from reelforge.cli._common import (
 from reelforge.cli._options import BaseUrlOption, DbOption, JsonOption
 from reelforge.cli._session import check_accounts, follow_batch, forge_for
 from reelforge.cli.run import report
-from reelforge.core.config import Settings, display_url
+from reelforge.core.config import display_url
 from reelforge.core.errors import InvalidSpecError
 from reelforge.core.models import JobState
 from reelforge.core.paths import check_output_dir
 from reelforge.engine.control import CancelOutcome, CancelResult, WorkflowControl, cancel_jobs
 from reelforge.engine.outcome import FINAL
+from reelforge.providers.openai_entry import OpenAISettings
 from reelforge.store import BatchNotFoundError, BatchRow, BatchState, JobRow, Store
 
 __all__ = ["cancel", "poke", "retry"]
@@ -78,7 +79,7 @@ def retry(
                     rpm=row.rpm,
                 )
         forge = forge_for(base_url=base_url, db=db, out=Path(row.out_dir), batch=row)
-        check_accounts(involved, forge.engine().account, base_url=forge.base_url)
+        check_accounts(involved, forge.account(), base_url=forge.base_url)
         check_output_dir(Path(row.out_dir))
         result = asyncio.run(_retry(forge, row, review=review, live=not as_json))
     report(result, as_json=as_json)
@@ -143,12 +144,12 @@ async def _cancel(store: Store, jobs: list[JobRow], *, base_url: str | None) -> 
     control = WorkflowControl(store.url)
     try:
         created = any(job.remote_id and job.state not in FINAL for job in jobs)
-        if not created or not Settings().has_credentials:
+        if not created or not OpenAISettings().has_credentials:
             return await cancel_jobs(store, control, jobs)
         forge = forge_for(base_url=base_url, db=store.url, out=Path("."))
         async with forge:
             return await cancel_jobs(
-                store, control, jobs, provider=forge.provider, account=forge.engine().account
+                store, control, jobs, provider=forge.provider, account=forge.account()
             )
     finally:
         await asyncio.to_thread(control.close)

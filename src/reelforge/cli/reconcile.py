@@ -15,12 +15,12 @@ from reelforge.cli._batches import find_job, job_dict, money, open_store
 from reelforge.cli._common import ExitCode, err_console, out_console, print_json, reelforge_errors
 from reelforge.cli._options import BaseUrlOption, DbOption, JsonOption
 from reelforge.cli._session import check_accounts, forge_for
-from reelforge.core.config import Settings
 from reelforge.core.errors import InvalidSpecError
 from reelforge.core.models import JobState
 from reelforge.engine import review
 from reelforge.engine.outcome import FINAL
 from reelforge.engine.review import Finding, Plan
+from reelforge.providers.openai_entry import OpenAISettings
 from reelforge.store import JobRow, Store
 
 __all__ = ["reconcile"]
@@ -100,7 +100,7 @@ def _review(
         else:
             out_console.print("No job needs review.")
         return ExitCode.OK
-    if base_url is None and not Settings().has_credentials:
+    if base_url is None and not OpenAISettings().has_credentials:
         if as_json:
             print_json({"checked": False, "jobs": [job_dict(job) for job in jobs]})
         else:
@@ -128,7 +128,7 @@ async def _check(
     store: Store, forge: Forge, jobs: list[JobRow], *, dry_run: bool, live: bool
 ) -> list[_Settled]:
     async with forge:
-        account = forge.engine().account
+        account = forge.account()
         findings = await review.examine(
             store, forge.provider, jobs, account=account, now=forge.clock.now()
         )
@@ -216,7 +216,7 @@ def _adopt(
 ) -> ExitCode:
     job = find_job(store, ref)
     forge = forge_for(base_url=base_url, db=db, out=Path("."))
-    check_accounts([job], forge.engine().account, base_url=forge.base_url)
+    check_accounts([job], forge.account(), base_url=forge.base_url)
 
     async def go() -> bool:
         async with forge:
@@ -244,7 +244,7 @@ def _resubmit(
 ) -> ExitCode:
     job = find_job(store, ref)
     forge = forge_for(base_url=base_url, db=db, out=Path("."))
-    check_accounts([job], forge.engine().account, base_url=forge.base_url)
+    check_accounts([job], forge.account(), base_url=forge.base_url)
     review.resubmit(store, job)
     estimate = f"${job.estimated_cost:.2f}" if job.estimated_cost is not None else "its price"
     if not as_json:

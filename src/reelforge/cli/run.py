@@ -141,7 +141,7 @@ async def _run(
             ),
             live=live,
             prepare=lambda store, engine: check_resumable(
-                store, batch.name, account=engine.account, base_url=engine.base_url
+                store, batch.name, providers=engine.providers
             ),
             sinks=sinks,
             sink_wait=wait,

@@ -157,7 +157,11 @@ def _structural(prompt: str, spec: JobSpec | None) -> list[Finding]:
 
     if not prompt.strip():
         return [error("structure.empty", "prompt is empty")]
-    limit = capabilities_for(spec.model).max_prompt_chars if spec is not None else MAX_PROMPT_CHARS
+    limit = (
+        capabilities_for(spec.model, spec.provider).max_prompt_chars
+        if spec is not None
+        else MAX_PROMPT_CHARS
+    )
     findings = []
     if len(prompt) > limit:
         findings.append(

@@ -1,7 +1,10 @@
-"""What each known model accepts, and validation of a :class:`JobSpec` against it.
+"""What each known model accepts, keyed by (provider, model), and validation of a
+:class:`JobSpec` against it.
 
-Models we do not know (gateway models such as Veo or Kling behind an OpenAI-compatible base URL)
-pass through: only the server validates them, so only structural checks apply here.
+Each provider registers its model table (:func:`register_models`); the ``openai`` table (Sora 2)
+is here as data. Models a provider's table does not know (gateway aliases such as
+``my-video-model`` behind an OpenAI-compatible base URL) pass through: only the server validates
+them, so only structural checks apply here.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ __all__ = [
     "ModelCapabilities",
     "capabilities_for",
     "known_models",
+    "register_models",
     "resolve_size",
     "validate_spec",
 ]
@@ -48,13 +52,30 @@ class ModelCapabilities:
     sends_webhooks: bool = True
     default_seconds: int = 4
     default_size: str = _PORTRAIT
+    typical_render: tuple[float, float] | None = None
+    """How long a job typically takes from creation to completion: a fixed part and a part per
+    second of video, in seconds. It aims the first status check when the server sends no poll
+    hint (gateways drop it); ``None`` when unknown."""
+
+    def typical_duration(self, seconds: int) -> float | None:
+        """The typical creation-to-completion time of a ``seconds``-long clip, if known."""
+        if self.typical_render is None:
+            return None
+        fixed, per_second = self.typical_render
+        return fixed + per_second * seconds
 
 
-_SORA_2 = ModelCapabilities(model="sora-2", seconds=(4, 8, 12), sizes=(_PORTRAIT, _LANDSCAPE))
+_SORA_2 = ModelCapabilities(
+    model="sora-2",
+    seconds=(4, 8, 12),
+    sizes=(_PORTRAIT, _LANDSCAPE),
+    typical_render=(36.0, 12.0),
+)
 _SORA_2_PRO = ModelCapabilities(
     model="sora-2-pro",
     seconds=(4, 8, 12),
     sizes=(_PORTRAIT, _LANDSCAPE, _PRO_PORTRAIT, _PRO_LANDSCAPE),
+    typical_render=(72.0, 24.0),
 )
 
 _TABLE: dict[str, ModelCapabilities] = {
@@ -68,21 +89,29 @@ _TABLE: dict[str, ModelCapabilities] = {
 
 _PRO_NAMES = frozenset(name for name, caps in _TABLE.items() if caps is _SORA_2_PRO)
 
-
-def known_models() -> tuple[str, ...]:
-    """Every model name in the capability table, snapshots included."""
-    return tuple(_TABLE)
+_TABLES: dict[str, dict[str, ModelCapabilities]] = {"openai": _TABLE}
 
 
-def capabilities_for(model: str) -> ModelCapabilities:
-    """The capabilities of ``model``; a permissive, ``known=False`` entry for unknown models."""
-    caps = _TABLE.get(model)
+def register_models(provider: str, table: dict[str, ModelCapabilities]) -> None:
+    """Make ``table`` the models of ``provider`` (replacing any it had)."""
+    _TABLES[provider] = dict(table)
+
+
+def known_models(provider: str = "openai") -> tuple[str, ...]:
+    """Every model name in ``provider``'s capability table, snapshots included."""
+    return tuple(_TABLES.get(provider, {}))
+
+
+def capabilities_for(model: str, provider: str = "openai") -> ModelCapabilities:
+    """The capabilities of ``model`` on ``provider``; a permissive, ``known=False`` entry for
+    models the provider's table does not know."""
+    caps = _TABLES.get(provider, {}).get(model)
     if caps is not None:
         return caps
     return ModelCapabilities(model=model, seconds=(), sizes=(), known=False)
 
 
-def resolve_size(model: str, size: str) -> str:
+def resolve_size(model: str, size: str, provider: str = "openai") -> str:
     """Map an aspect ratio (``16:9``, ``9:16``) to the model's size; pass ``WxH`` through.
 
     Raises :class:`InvalidSpecError` for an aspect ratio no model offers (``1:1``) or a value
@@ -93,7 +122,7 @@ def resolve_size(model: str, size: str) -> str:
         return ASPECT_RATIOS[value]
     if _SIZE_RE.match(value):
         return value
-    caps = capabilities_for(model)
+    caps = capabilities_for(model, provider)
     allowed = [*ASPECT_RATIOS, *caps.sizes] if caps.known else [*ASPECT_RATIOS, "WIDTHxHEIGHT"]
     raise InvalidSpecError(
         f"size {size!r} is not supported by {model}; allowed: {', '.join(allowed)}",
@@ -108,7 +137,7 @@ def validate_spec(spec: JobSpec) -> JobSpec:
 
     Raises :class:`InvalidSpecError` naming the field and the allowed values. Nothing is sent.
     """
-    caps = capabilities_for(spec.model)
+    caps = capabilities_for(spec.model, spec.provider)
     if not spec.prompt.strip():
         raise InvalidSpecError("prompt is empty", field="prompt", value=spec.prompt)
     if len(spec.prompt) > caps.max_prompt_chars:
@@ -118,7 +147,7 @@ def validate_spec(spec: JobSpec) -> JobSpec:
             value=len(spec.prompt),
         )
     check_prompt_characters(spec.prompt)
-    size = resolve_size(spec.model, spec.size)
+    size = resolve_size(spec.model, spec.size, spec.provider)
     if caps.known:
         if spec.seconds not in caps.seconds:
             allowed = ", ".join(str(s) for s in caps.seconds)

@@ -1,14 +1,14 @@
-"""Settings from the environment (and, later, ``reelforge.toml``).
+"""reelforge's own settings from the environment, and database URLs.
 
-Secrets are held as :class:`pydantic.SecretStr`, so they never show in a repr, a log line or an
-error message.
+Secrets (held by each provider's and sink's own settings) are :class:`pydantic.SecretStr`, so
+they never show in a repr, a log line or an error message.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -20,46 +20,17 @@ DEFAULT_DB_PATH = Path(".reelforge") / "reelforge.db"
 
 
 class Settings(BaseSettings):
-    """Everything reelforge reads from the environment.
+    """reelforge's own settings from the environment (``REELFORGE_DB_URL``).
 
-    ``OPENAI_BASE_URL`` also answers to the original spec's ``SORA_API_BASE_URL``.
+    Each provider owns its settings in its own module (``OPENAI_API_KEY`` and
+    ``OPENAI_BASE_URL`` in :mod:`reelforge.providers.openai_entry`); sinks own theirs.
     """
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
 
-    openai_api_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
-    )
-    openai_base_url: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("OPENAI_BASE_URL", "SORA_API_BASE_URL", "openai_base_url"),
-    )
-    openai_webhook_secret: SecretStr | None = Field(
-        default=None,
-        validation_alias=AliasChoices("OPENAI_WEBHOOK_SECRET", "openai_webhook_secret"),
-    )
-
     reelforge_db_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REELFORGE_DB_URL", "reelforge_db_url")
     )
-
-    @field_validator("openai_api_key", "openai_webhook_secret", mode="before")
-    @classmethod
-    def _blank_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("openai_base_url", mode="before")
-    @classmethod
-    def _strip_url(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = value.strip().rstrip("/")
-            return value or None
-        return value
-
-    @property
-    def has_credentials(self) -> bool:
-        """Whether a real provider key is configured (otherwise the simulator is used)."""
-        return self.openai_api_key is not None
 
 
 def database_url(value: str | Path | None = None, settings: Settings | None = None) -> str:

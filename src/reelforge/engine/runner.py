@@ -31,19 +31,17 @@ from reelforge.engine.outcome import FINAL
 from reelforge.engine.reconcile import ReconcilePolicy
 from reelforge.engine.workflow import (
     DOWNLOAD_QUEUE,
-    WAKE_TOPIC,
     download_id,
     download_workflow,
     job_workflow,
 )
-from reelforge.providers import OpenAIVideosProvider
+from reelforge.providers.registry import Providers
 from reelforge.store import (
     BatchSummary,
     ExecutorRow,
     JobRow,
     NewJob,
     Store,
-    account_id,
     lease_owner,
 )
 
@@ -71,24 +69,26 @@ log = logging.getLogger("reelforge.engine")
 
 
 class Engine:
-    """Runs batches as durable workflows on DBOS, against one provider account.
+    """Runs batches as durable workflows on DBOS, each job against its provider's account.
 
     ::
 
-        async with Engine(db_url=url, base_url=base_url, api_key=key) as engine:
+        providers = Providers({"openai": Endpoint(provider="openai", base_url=url,
+                                                  credential=SecretStr(key))})
+        async with Engine(db_url=db, providers=providers) as engine:
             batch_id = await engine.submit(batch, out=Path("out"))
             summary = await engine.wait(batch_id)
 
-    Only one engine may run per process (DBOS is a process-wide runtime).
+    A job's ``provider`` routes it (:class:`~reelforge.providers.registry.Providers` knows each
+    provider's endpoint and builds its adapter); the in-flight cap and the create rate apply
+    per account. Only one engine may run per process (DBOS is a process-wide runtime).
     """
 
     def __init__(
         self,
         *,
         db_url: str,
-        base_url: str,
-        api_key: str | None,
-        provider: str = "openai",
+        providers: Providers,
         max_in_flight: int = 4,
         rpm: int | None = None,
         poll: PollPolicy | None = None,
@@ -105,16 +105,13 @@ class Engine:
         if rpm is not None and rpm < 1:
             raise ConfigError("rpm must be at least 1")
         self.db_url = db_url
-        self.base_url = base_url.rstrip("/")
-        self.provider_name = provider
-        self.account = account_id(provider, self.base_url, api_key)
+        self.providers = providers
         self.max_in_flight = max_in_flight
         self.rpm = rpm
         self.poll = poll or PollPolicy()
         self.reconcile_policy = reconcile or ReconcilePolicy()
         self.prices = prices or default_prices()
         self.clock = clock or SystemClock()
-        self._api_key = api_key
         self._http_timeout = http_timeout or httpx.Timeout(60.0, connect=10.0)
         self._queue_poll_interval = queue_poll_interval
         self._store: Store | None = None
@@ -127,6 +124,11 @@ class Engine:
         """A batch to claim for this process before any workflow starts (see :meth:`claim`)."""
         self._heartbeat: asyncio.Task[None] | None = None
         self._lease_lost = False
+
+    @property
+    def accounts(self) -> frozenset[str]:
+        """The accounts this engine has credentials for (one per configured provider)."""
+        return frozenset(self.providers.accounts())
 
     @property
     def store(self) -> Store:
@@ -156,13 +158,10 @@ class Engine:
         self._client = httpx.AsyncClient(
             transport=crash_transport(httpx.AsyncHTTPTransport()), timeout=self._http_timeout
         )
-        provider = OpenAIVideosProvider(
-            self._client, base_url=self.base_url, api_key=self._api_key, clock=self.clock
-        )
         context.install(
             context.EngineContext(
                 store=store,
-                providers={self.account: provider},
+                providers=self.providers.build(client=self._client, clock=self.clock),
                 clock=self.clock,
                 poll=self.poll,
                 reconcile=self.reconcile_policy,
@@ -287,7 +286,7 @@ class Engine:
             job = self.store.get_job(match.group(1) if match else workflow_id)
         except Exception:  # not one of ours (or gone): nothing of ours to lose
             return True
-        return job.account == self.account
+        return job.account in self.accounts
 
     def claim(self, batch_id: str) -> None:
         """Make this process the batch's runner; :class:`ConfigError` (exit 2) if another live
@@ -317,6 +316,8 @@ class Engine:
         anything is enqueued. A job already sent is left as it is.
         """
         store = self.store
+        # Every job's provider must be known and configured before anything is recorded.
+        self.providers.check(job.spec.provider for job in batch.jobs)
         await asyncio.to_thread(
             store.upsert_batch,
             batch.name,
@@ -333,7 +334,7 @@ class Engine:
                 key=job.key,
                 spec=job.spec,
                 position=job.index,
-                account=self.account,
+                account=self.providers.account(job.spec.provider),
                 estimated_cost=self.prices.estimate(job.spec),
                 rejected=(rejected or {}).get(job.key),
             )
@@ -485,27 +486,6 @@ class Engine:
             n += 1
             workflow_id = f"{base}~{n}"
         return found
-
-    async def poke(self, job_id: str) -> bool:
-        """Wake the job's waiting workflow so it checks the provider now."""
-        latest = await self._latest_workflow(job_id)
-        if latest is None or latest[1] not in _RUNNING:
-            return False
-        await DBOS.send_async(latest[0], "poke", topic=WAKE_TOPIC)
-        return True
-
-    async def cancel(self, job_id: str) -> JobState:
-        """Cancel a job: locally always, and on the provider where it was created."""
-        store = self.store
-        job = store.get_job(job_id)
-        latest = await self._latest_workflow(job_id)
-        if latest is not None and latest[1] in _RUNNING:
-            await DBOS.cancel_workflow_async(latest[0])
-        job = store.get_job(job_id)
-        if job.state in FINAL:
-            return job.state
-        store.transition(job_id, JobState.CANCELED, error="canceled by the user")
-        return JobState.CANCELED
 
     async def retry(self, batch_id: str, *, failed_only: bool = True) -> int:
         """Send failed (and, unless ``failed_only``, needs-review) jobs back to the queue."""
