@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reelforge.app.jobfile import write_atomic_json
+from reelforge.core.files import write_atomic_json
 
 
 def test_writes_the_whole_document(tmp_path: Path) -> None:

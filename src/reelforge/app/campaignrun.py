@@ -23,13 +23,13 @@ from pathlib import Path
 import openai
 
 from reelforge.app.batchrun import BatchResult, check_resumable
-from reelforge.app.jobfile import write_atomic_json
 from reelforge.batch import Batch
 from reelforge.campaign import Campaign, CampaignPlan, PlannedCombination
 from reelforge.campaign.writer import PromptWriter
 from reelforge.compliance import BrandRules, ComplianceResult, Finding, RulePack, Verdict, check
 from reelforge.compliance.moderation import DEFAULT_MODERATION_MODEL, moderate
 from reelforge.core.errors import ErrorCategory, InvalidSpecError
+from reelforge.core.files import write_atomic_json
 from reelforge.core.models import JobState
 from reelforge.core.pricing import PriceTable, default_prices
 from reelforge.engine import Engine

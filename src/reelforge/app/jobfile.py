@@ -5,16 +5,13 @@ It never holds a secret: the spec, public URLs without credentials, and what the
 
 from __future__ import annotations
 
-import glob
-import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 from reelforge.campaign.labels import campaign_labels
+from reelforge.core.files import write_atomic_json
 from reelforge.core.models import DownloadResult, JobSpec, RemoteStatus
 
 __all__ = ["StatusEntry", "write_atomic_json", "write_job_file"]
@@ -30,27 +27,6 @@ class StatusEntry:
 
     def to_dict(self) -> dict[str, object]:
         return {"at": self.at, "status": self.status, "progress": self.progress}
-
-
-def write_atomic_json(path: Path, data: object) -> None:
-    """Write ``data`` as JSON to ``path`` via a temporary file, fsync and an atomic rename.
-
-    Temporary files an earlier, killed writer left beside ``path`` are removed first (one
-    writer per file at a time: a job's own workflow)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        stale.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=False, ensure_ascii=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_job_file(

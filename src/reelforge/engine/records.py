@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reelforge.app.jobfile import write_atomic_json
 from reelforge.campaign.labels import campaign_labels
 from reelforge.core.errors import ErrorCategory
+from reelforge.core.files import write_atomic_json
 from reelforge.core.models import JobState, RemoteStatus
 from reelforge.core.naming import is_safe_component
 from reelforge.engine.context import EngineContext
