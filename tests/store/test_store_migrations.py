@@ -23,7 +23,21 @@ def _diff(store: Store) -> list[Any]:
                 "version_table": VERSION_TABLE,
             },
         )
-        return list(compare_metadata(context, metadata))
+        return [d for d in compare_metadata(context, metadata) if not _sqlite_length(store, d)]
+
+
+def _sqlite_length(store: Store, diff: Any) -> bool:
+    """SQLite ignores VARCHAR lengths, so migration 0005 widens ``jobs.remote_id`` only on
+    other databases: on SQLite that one declared length may differ, and nothing else."""
+    if store.engine.dialect.name != "sqlite" or not isinstance(diff, list) or len(diff) != 1:
+        return False
+    kind, _schema, table, column, _info, old, new = diff[0]
+    return (
+        (kind, table, column) == ("modify_type", "jobs", "remote_id")
+        and isinstance(old, sa.String)
+        and isinstance(new, sa.String)
+        and (old.length, new.length) == (256, 1024)
+    )
 
 
 def _tables(store: Store) -> set[str]:
@@ -84,3 +98,16 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (location / "env.py").is_file()
     assert location.parent.name == "store"
     assert not list(location.parent.glob("**/alembic.ini"))
+
+
+def test_a_remote_id_of_1024_characters_is_stored(store: Store, tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from reelforge.store.schema import REMOTE_ID_MAX, jobs
+
+    assert REMOTE_ID_MAX == 1024
+    column = jobs.c.remote_id
+    assert isinstance(column.type, sa.String)
+    assert column.type.length == REMOTE_ID_MAX
+    with store.engine.connect() as connection:
+        assert connection.execute(select(jobs.c.id)).first() is None

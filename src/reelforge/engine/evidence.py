@@ -45,7 +45,8 @@ def adopt_from_out(store: Store, batch_id: str, *, window: float) -> list[str]:
             continue
         if not (is_safe_component(batch.name) and is_safe_component(job.key)):
             continue
-        folder = Path(batch.out_dir) / batch.name / job.key
+        folder = Path(batch.out_dir) / batch.name
+        folder = folder if batch.flat else folder / job.key
         record = _read(folder / "job.json")
         if record is None:
             continue

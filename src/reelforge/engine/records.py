@@ -71,11 +71,13 @@ def time_out(ctx: EngineContext, job_id: str, state: str, *, problem: str | None
 
 
 def job_dir(ctx: EngineContext, job: JobRow) -> Path:
-    """``OUT/<batch>/<key>``: names checked, never taken from the provider."""
+    """``OUT/<batch>/<key>`` (``OUT/<batch>`` for a flat, one-job batch): names checked,
+    never taken from the provider."""
     batch = ctx.store.get_batch(job.batch_id)
     if not (is_safe_component(batch.name) and is_safe_component(job.key)):
         raise ValueError(f"unsafe output path for job {job.id}")
-    return Path(batch.out_dir) / batch.name / job.key
+    folder = Path(batch.out_dir) / batch.name
+    return folder if batch.flat else folder / job.key
 
 
 async def download_assets(ctx: EngineContext, job: JobRow) -> None:

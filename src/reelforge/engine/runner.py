@@ -304,6 +304,7 @@ class Engine:
         out: Path,
         budget: Decimal | None = None,
         rejected: Mapping[str, str] | None = None,
+        flat: bool = False,
     ) -> str:
         """Record the batch and its jobs (idempotently) and enqueue every unfinished job.
 
@@ -314,6 +315,8 @@ class Engine:
         already ``rejected`` (category ``compliance``), and one recorded by an earlier run
         that has not been sent yet (``pending`` or ``waiting``) is rejected now, before
         anything is enqueued. A job already sent is left as it is.
+
+        ``flat`` (a one-job batch) writes the job's files straight into ``out/<batch>/``.
         """
         store = self.store
         # Every job's provider must be known and configured before anything is recorded.
@@ -327,6 +330,7 @@ class Engine:
             budget_usd=budget,
             max_in_flight=self.max_in_flight,
             rpm=self.rpm,
+            flat=flat and len(batch.jobs) == 1,
         )
         await asyncio.to_thread(self.claim, batch.name)
         new = [

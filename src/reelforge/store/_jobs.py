@@ -292,17 +292,24 @@ def record_asset(
     sha256: str,
     *,
     now: float,
+    derived: bool = False,
 ) -> bool:
     """Record a verified asset; see :meth:`reelforge.store.Store.record_asset`."""
     row = job_row(conn, identifier)
     known = conn.execute(
-        select(assets.c.path, assets.c.bytes, assets.c.sha256).where(
+        select(assets.c.path, assets.c.bytes, assets.c.sha256, assets.c.derived).where(
             assets.c.job_id == identifier, assets.c.variant == variant.value
         )
     ).first()
-    if known is not None and tuple(known) == (path, size, sha256):
+    if known is not None and tuple(known) == (path, size, sha256, derived):
         return False
-    values = {"path": path, "bytes": size, "sha256": sha256, "downloaded_at": now}
+    values = {
+        "path": path,
+        "bytes": size,
+        "sha256": sha256,
+        "downloaded_at": now,
+        "derived": derived,
+    }
     statement = insert_for(conn, assets).values(job_id=identifier, variant=variant.value, **values)
     conn.execute(statement.on_conflict_do_update(index_elements=["job_id", "variant"], set_=values))
     append_event(
@@ -311,7 +318,13 @@ def record_asset(
         batch_id=row["batch_id"],
         at=now,
         kind=EventKind.ASSET,
-        data={"variant": variant, "path": path, "bytes": size, "sha256": sha256},
+        data={
+            "variant": variant,
+            "path": path,
+            "bytes": size,
+            "sha256": sha256,
+            **({"derived": True} if derived else {}),
+        },
     )
     return True
 

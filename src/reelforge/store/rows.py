@@ -24,6 +24,7 @@ __all__ = [
     "BatchRow",
     "BatchState",
     "BatchSummary",
+    "CapabilityRow",
     "CostLine",
     "EventKind",
     "EventRow",
@@ -95,6 +96,8 @@ class BatchRow:
     max_in_flight: int
     rpm: int | None
     state: BatchState
+    flat: bool = False
+    """A one-job batch whose files go straight into ``OUT/<batch>/``."""
 
     @classmethod
     def from_mapping(cls, row: RowMapping) -> BatchRow:
@@ -110,6 +113,7 @@ class BatchRow:
             max_in_flight=row["max_in_flight"],
             rpm=row["rpm"],
             state=BatchState(row["state"]),
+            flat=bool(row["flat"]),
         )
 
 
@@ -226,6 +230,8 @@ class AssetRow:
     bytes: int
     sha256: str
     downloaded_at: float
+    derived: bool = False
+    """Made by reelforge from the video (the endpoint could not serve this variant)."""
 
     @classmethod
     def from_mapping(cls, row: RowMapping) -> AssetRow:
@@ -237,6 +243,29 @@ class AssetRow:
             bytes=row["bytes"],
             sha256=row["sha256"],
             downloaded_at=row["downloaded_at"],
+            derived=bool(row["derived"]),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CapabilityRow:
+    """What an account's endpoint was seen to offer or refuse, and when."""
+
+    account: str
+    capability: str
+    supported: bool
+    detail: str | None
+    observed_at: float
+
+    @classmethod
+    def from_mapping(cls, row: RowMapping) -> CapabilityRow:
+        """Build from an ``endpoint_capabilities`` row."""
+        return cls(
+            account=row["account"],
+            capability=row["capability"],
+            supported=bool(row["supported"]),
+            detail=row["detail"],
+            observed_at=row["observed_at"],
         )
 
 

@@ -21,16 +21,19 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 from reelforge.store.coltypes import Money
 
 __all__ = [
+    "REMOTE_ID_MAX",
     "VERSION_TABLE",
     "assets",
     "batch_runners",
     "batches",
     "costs",
+    "endpoint_capabilities",
     "executors",
     "include_name",
     "job_events",
@@ -43,6 +46,9 @@ __all__ = [
 
 VERSION_TABLE = "reelforge_alembic_version"
 """Alembic's bookkeeping table for our migrations (named so it cannot clash with anyone's)."""
+
+REMOTE_ID_MAX = 1024
+"""The longest remote id accepted: ids are opaque, and gateways wrap the upstream one."""
 
 metadata = MetaData(
     naming_convention={
@@ -67,6 +73,9 @@ batches = Table(
     Column("max_in_flight", Integer, nullable=False),
     Column("rpm", Integer, nullable=True),
     Column("state", String(32), nullable=False),
+    # A one-job batch (``reelforge generate``) writes its files straight into OUT/<batch>/
+    # instead of OUT/<batch>/<key>/.
+    Column("flat", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 jobs = Table(
@@ -87,7 +96,8 @@ jobs = Table(
     Column("state", String(32), nullable=False),
     Column("category", String(32), nullable=True),
     Column("error", Text, nullable=True),
-    Column("remote_id", String(256), nullable=True, unique=True),
+    # Opaque: gateways wrap the upstream id (LiteLLM's are ~240 characters of base64).
+    Column("remote_id", String(REMOTE_ID_MAX), nullable=True, unique=True),
     Column("attempt", Integer, nullable=False, default=0),
     Column("intent_token", String(64), nullable=True),
     Column("intent_at", Double, nullable=True),
@@ -134,6 +144,8 @@ assets = Table(
     Column("bytes", BigInteger, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("downloaded_at", Double, nullable=False),
+    # Made by reelforge from the video because the endpoint could not serve this variant.
+    Column("derived", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 costs = Table(
@@ -216,4 +228,16 @@ batch_runners = Table(
     # workflow, so the batch need not exist yet (no foreign key).
     Column("batch_id", String(128), primary_key=True),
     Column("executor_id", String(256), nullable=False),
+)
+
+endpoint_capabilities = Table(
+    "endpoint_capabilities",
+    metadata,
+    # What an account's endpoint was seen to offer or refuse (``list``, ``delete``,
+    # ``variant:thumbnail``, ``range``, ``poll_hint``): discovered, never assumed.
+    Column("account", String(128), primary_key=True),
+    Column("capability", String(64), primary_key=True),
+    Column("supported", Boolean, nullable=False),
+    Column("detail", Text, nullable=True),
+    Column("observed_at", Double, nullable=False),
 )

@@ -28,12 +28,13 @@ from reelforge.store.rows import (
     BatchRow,
     BatchState,
     BatchSummary,
+    CapabilityRow,
     CostLine,
     EventRow,
     JobRow,
     NewJob,
 )
-from reelforge.store.schema import assets, batches, job_events, jobs
+from reelforge.store.schema import assets, batches, endpoint_capabilities, job_events, jobs
 
 __all__ = ["Store"]
 
@@ -107,8 +108,11 @@ class Store:
         budget_usd: Decimal | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         rpm: int | None = None,
+        flat: bool = False,
     ) -> BatchRow:
-        """Create the batch, or update its settings; its state and creation time are kept."""
+        """Create the batch, or update its settings; its state and creation time are kept.
+        A ``flat`` batch (one job: ``reelforge generate``) writes its files straight into
+        ``OUT/<batch>/``."""
         if not is_safe_component(batch_id):
             raise InvalidSpecError(
                 f"batch id {batch_id!r} is not a safe name (letters, digits, . _ -)",
@@ -123,6 +127,7 @@ class Store:
             "budget_usd": budget_usd,
             "max_in_flight": max_in_flight,
             "rpm": rpm,
+            "flat": flat,
             "updated_at": now,
         }
         with write(self._engine) as conn:
@@ -347,13 +352,54 @@ class Store:
         path: str | os.PathLike[str],
         bytes: int,
         sha256: str,
+        *,
+        derived: bool = False,
     ) -> bool:
-        """Record a downloaded, verified asset (replacing an earlier one of the same variant).
-        Returns False, appending no event, if exactly this file was already recorded."""
+        """Record a downloaded, verified asset (replacing an earlier one of the same variant);
+        ``derived`` when reelforge made it from the video. Returns False, appending no event,
+        if exactly this file was already recorded."""
         with write(self._engine) as conn:
             return _jobs.record_asset(
-                conn, job_id, Variant(variant), str(path), bytes, sha256, now=self._now()
+                conn,
+                job_id,
+                Variant(variant),
+                str(path),
+                bytes,
+                sha256,
+                now=self._now(),
+                derived=derived,
             )
+
+    # -- endpoint capabilities ------------------------------------------------------------------
+
+    def set_capability(
+        self, account: str, capability: str, *, supported: bool, detail: str | None = None
+    ) -> None:
+        """Remember what ``account``'s endpoint was seen to offer or refuse (``list``,
+        ``delete``, ``variant:thumbnail``, ``range``, ``poll_hint``)."""
+        values = {"supported": supported, "detail": detail, "observed_at": self._now()}
+        with write(self._engine) as conn:
+            statement = insert_for(conn, endpoint_capabilities).values(
+                account=account, capability=capability, **values
+            )
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["account", "capability"], set_=values
+                )
+            )
+
+    def capabilities(self, account: str) -> dict[str, CapabilityRow]:
+        """What ``account``'s endpoint was seen to offer or refuse, by capability."""
+        with read(self._engine) as conn:
+            rows = conn.execute(
+                select(endpoint_capabilities).where(endpoint_capabilities.c.account == account)
+            )
+            return {row["capability"]: CapabilityRow.from_mapping(row) for row in rows.mappings()}
+
+    def supports(self, account: str, capability: str) -> bool | None:
+        """Whether ``account``'s endpoint offers ``capability``: ``None`` until seen."""
+        found = self.capabilities(account).get(capability)
+        return found.supported if found is not None else None
 
     def assets(self, job_id: str) -> list[AssetRow]:
         """The job's recorded assets."""
