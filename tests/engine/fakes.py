@@ -271,6 +271,7 @@ class FakeProvider:
     """An in-memory provider implementing :class:`reelforge.providers.base.Provider`."""
 
     name = PROVIDER_NAME
+    base_url = "fake://provider"
 
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
@@ -382,7 +383,7 @@ class FakeProvider:
     def capabilities(self, model: str) -> ModelCapabilities:
         return replace(capabilities_for(model), can_list=self.can_list)
 
-    async def submit(self, spec: JobSpec) -> RemoteStatus:
+    async def submit(self, spec: JobSpec, *, token: str | None = None) -> RemoteStatus:
         await asyncio.sleep(0)  # on the network: other callers run
         answer = self.answers.popleft() if self.answers else CreateAnswer.SUCCEED
         self.create_calls.append((spec, answer))

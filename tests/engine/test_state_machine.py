@@ -57,7 +57,7 @@ from reelforge.engine import logic
 from reelforge.engine.context import EngineContext, install, uninstall
 from reelforge.engine.control import CancelOutcome, WorkflowControl, cancel_jobs
 from reelforge.engine.crash import CrashPoint, set_crash_handler
-from reelforge.engine.logic import Result
+from reelforge.engine.logic import StepResult
 from reelforge.engine.outcome import FINAL
 from reelforge.engine.reconcile import ReconcilePolicy
 from reelforge.providers.base import Provider
@@ -164,7 +164,7 @@ class Workflow:
         return self.step not in _ENDED
 
 
-async def _step(flow: Workflow) -> Result:
+async def _step(flow: Workflow) -> StepResult:
     """The body of ``flow``'s next step, called as the job workflow calls it."""
     if flow.step is Step.ADMIT:
         return await logic.admit(flow.job)
@@ -399,10 +399,12 @@ class JobLifeCycle(RuleBasedStateMachine):
         _note(f"workflow error in {step.value}: {type(error).__name__}")
         flow.step = Step.ERROR
 
-    def _record(self, flow: Workflow, step: Step, result: Result, asked: list[ReadAnswer]) -> int:
+    def _record(
+        self, flow: Workflow, step: Step, result: StepResult, asked: list[ReadAnswer]
+    ) -> int:
         """What DBOS records of a step that returned, and what the workflow does with it;
         return how many unusable answers the workflow has had since its last usable one."""
-        state = JobState(result["state"])
+        state = result.state
         for answer in asked:
             if answer is ReadAnswer.UNUSABLE:
                 flow.in_a_row += 1
@@ -414,8 +416,8 @@ class JobLifeCycle(RuleBasedStateMachine):
         if flow.step is Step.CANCELED:
             return 0  # canceled while its step ran: the workflow stops there
         flow.step = _next_step(step, state)
-        flow.strikes = int(result.get("strikes", 0)) if flow.step is step else 0
-        flow.ready_at = self.clock.now() + float(result.get("wait", 0.0))
+        flow.strikes = result.strikes if flow.step is step else 0
+        flow.ready_at = self.clock.now() + result.wait
         if flow.in_a_row >= logic.MAX_STRIKES:
             assert flow.step not in (Step.SUBMIT, Step.POLL), (
                 f"{flow.job} keeps going after {flow.in_a_row} unusable answers in a row"

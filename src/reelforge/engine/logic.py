@@ -1,4 +1,5 @@
-"""What each durable step of a job's workflow does. Each takes a job id and returns plain data.
+"""What each durable step of a job's workflow does. Each takes a job id and returns a small,
+typed result (recorded by DBOS; the workflow decides from it alone).
 
 DBOS runs a step at least once: after a crash, a step whose result was not recorded runs again.
 Every step is therefore written to be repeated safely — it reads the job's row first and
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from reelforge.core.errors import (
     AmbiguousSubmissionError,
@@ -23,6 +24,7 @@ from reelforge.core.errors import (
     ProviderError,
     RateLimitedError,
     TransientError,
+    UnsupportedOperationError,
 )
 from reelforge.core.models import JobState, RemoteStatus
 from reelforge.engine import records
@@ -32,9 +34,17 @@ from reelforge.engine.outcome import FINAL, local_state
 from reelforge.engine.reconcile import Verdict, decide
 from reelforge.store import JobRow
 
-__all__ = ["Result", "admit", "download", "poll", "submit"]
-
-Result = dict[str, Any]
+__all__ = [
+    "Admitted",
+    "Downloaded",
+    "Polled",
+    "StepResult",
+    "Submitted",
+    "admit",
+    "download",
+    "poll",
+    "submit",
+]
 
 _RETRY_SUBMIT = 5.0
 """Seconds before trying a create again when the provider could not be reached at all."""
@@ -44,11 +54,68 @@ MAX_STRIKES = 5
 """Unusable answers in a row (not the protocol) after which a job stops and says why."""
 
 
-def _state(job: JobRow, **extra: Any) -> Result:
-    return {"state": job.state.value, **extra}
+LIST = "list"
+"""The endpoint capability of listing jobs (see :meth:`reelforge.store.Store.supports`)."""
 
 
-async def admit(job_id: str) -> Result:
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StepResult:
+    """What every step returns: the job's state after it, and when to run it again."""
+
+    state: JobState
+    wait: float = 0.0
+    """Seconds the workflow waits before calling the same step again (0: go on)."""
+    strikes: int = 0
+    """Unusable answers in a row so far (carried into the next call of the step)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Admitted(StepResult):
+    """The result of :func:`admit`."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Submitted(StepResult):
+    """The result of :func:`submit`."""
+
+    hint: float | None = None
+    """The server's poll hint, in seconds, if it sent one."""
+    created_at: float | None = None
+    expected: float | None = None
+    """How long jobs like this one take from creation to completion (what was measured in
+    this process, else the model's typical time): aims the first check without a hint."""
+    hold_until: float | None = None
+    """The job stopped for review while a create it sent may still be running on the
+    provider: its workflow keeps the account's in-flight slot until then."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Polled(StepResult):
+    """The result of :func:`poll`."""
+
+    progress: int
+    at: float
+    """When the check was made."""
+    hint: float | None = None
+    created_at: float | None = None
+    expected: float | None = None
+    attempt: int = 0
+    """The job's submission attempt (names its download workflow)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Downloaded(StepResult):
+    """The result of :func:`download`."""
+
+
+def _expected(ctx: EngineContext, job: JobRow) -> float | None:
+    learned = ctx.durations.expected(job.model, job.seconds, job.size)
+    if learned is not None:
+        return learned
+    return ctx.provider(job.account).capabilities(job.model).typical_duration(job.seconds)
+
+
+async def admit(job_id: str) -> Admitted:
     """Admit a planned job: reserve its estimate against the batch budget, then ``waiting``.
 
     A job that would cross the budget, or whose cost is unknown under a budget, is ``rejected``
@@ -58,7 +125,7 @@ async def admit(job_id: str) -> Result:
     store = ctx.store
     job = store.get_job(job_id)
     if job.state is not JobState.PENDING:
-        return _state(job)
+        return Admitted(state=job.state)
     batch = store.get_batch(job.batch_id)
     if batch.budget_usd is not None:
         reason = _budget_refusal(ctx, job, batch.budget_usd)
@@ -70,9 +137,9 @@ async def admit(job_id: str) -> Result:
                 category=ErrorCategory.INVALID_REQUEST,
                 error=reason,
             )
-            return _state(store.get_job(job_id))
+            return Admitted(state=store.get_job(job_id).state)
     store.transition(job_id, JobState.WAITING, expect={JobState.PENDING})
-    return _state(store.get_job(job_id))
+    return Admitted(state=store.get_job(job_id).state)
 
 
 def _budget_refusal(ctx: EngineContext, job: JobRow, budget: Decimal) -> str | None:
@@ -92,23 +159,25 @@ def _budget_refusal(ctx: EngineContext, job: JobRow, budget: Decimal) -> str | N
     )
 
 
-async def submit(job_id: str, strikes: int = 0) -> Result:
+async def submit(job_id: str, strikes: int = 0) -> Submitted:
     """Create the job on the provider exactly once.
 
     Returns the job's state, and ``wait`` > 0 when the workflow should wait that long and call
-    this step again (rate limited, provider unreachable, or a reconciliation grace period).
+    this step again (rate limited, provider unreachable, or a reconciliation grace period);
+    ``hold_until`` when the job stopped for review while its create may still be running on
+    the provider.
     """
     ctx = current()
     store = ctx.store
     job = store.get_job(job_id)
     if job.remote_id is not None or job.state in FINAL:
-        return _state(job)
+        return Submitted(state=job.state)
     if job.state is JobState.SUBMITTING:
         # An earlier attempt committed its intent and may have sent the create: never
         # resend blindly; find out what the provider has.
         return await _reconcile(ctx, job, strikes)
     if job.state is not JobState.WAITING:
-        return _state(job)
+        return Submitted(state=job.state)
     crash_point(CrashPoint.BEFORE_INTENT)
     policy = ctx.reconcile
     token = store.record_intent(job_id, window=policy.window)
@@ -123,23 +192,30 @@ async def submit(job_id: str, strikes: int = 0) -> Result:
             category=ErrorCategory.INVALID_REQUEST,
             error=f"nothing sent: {_os_reason(exc)}",
         )
-        return _state(store.get_job(job_id))
+        return Submitted(state=store.get_job(job_id).state)
     crash_point(CrashPoint.AFTER_INTENT)
     try:
-        status = await _create(ctx, job)
+        status = await _create(ctx, job, token)
     except ProviderError as exc:
         return await _after_failed_create(ctx, job_id, token, exc)
     crash_point(CrashPoint.BEFORE_REMOTE_ID_STORED)
     _adopt(ctx, job_id, token, status)
-    return _state(store.get_job(job_id), hint=status.poll_after, created_at=status.created_at)
+    job = store.get_job(job_id)
+    return Submitted(
+        state=job.state,
+        hint=status.poll_after,
+        created_at=status.created_at,
+        expected=_expected(ctx, job),
+    )
 
 
-async def _create(ctx: EngineContext, job: JobRow) -> RemoteStatus:
-    """The paid request, abandoned (as an ambiguous submission) after ``create_timeout``."""
+async def _create(ctx: EngineContext, job: JobRow, token: str) -> RemoteStatus:
+    """The paid request, abandoned (as an ambiguous submission) after ``create_timeout``.
+    ``token`` (the intent's) goes with it where the provider can carry it."""
     timeout = ctx.reconcile.create_timeout
     try:
         async with asyncio.timeout(timeout):
-            return await ctx.provider(job.account).submit(job.spec)
+            return await ctx.provider(job.account).submit(job.spec, token=token)
     except TimeoutError:
         raise AmbiguousSubmissionError(
             f"create a video: no answer within {timeout:g} s; the request was abandoned, and "
@@ -149,7 +225,7 @@ async def _create(ctx: EngineContext, job: JobRow) -> RemoteStatus:
 
 async def _after_failed_create(
     ctx: EngineContext, job_id: str, token: str, exc: ProviderError
-) -> Result:
+) -> Submitted:
     """Ambiguous: reconcile. Provably nothing created: try later, or fail with the reason.
 
     When the server accepted the create (a success whose body is unusable), the job exists
@@ -170,10 +246,10 @@ async def _after_failed_create(
     if retryable:
         # Only failures that prove nothing was created reach here (connection refused, 429).
         store.clear_intent(job_id, token)
-        return _state(store.get_job(job_id), wait=exc.retry_after or _RETRY_SUBMIT)
+        return Submitted(state=store.get_job(job_id).state, wait=exc.retry_after or _RETRY_SUBMIT)
     # Nothing was created, so nothing is owed: failing also frees the budget it held.
     store.clear_intent(job_id, token, to=JobState.FAILED, category=exc.category, error=str(exc))
-    return _state(store.get_job(job_id))
+    return Submitted(state=store.get_job(job_id).state)
 
 
 def _adopt(ctx: EngineContext, job_id: str, token: str, status: RemoteStatus) -> None:
@@ -209,12 +285,14 @@ def _record_remote(ctx: EngineContext, job_id: str, token: str, status: RemoteSt
     )
 
 
-async def _reconcile(ctx: EngineContext, job: JobRow, strikes: int = 0) -> Result:
+async def _reconcile(ctx: EngineContext, job: JobRow, strikes: int = 0) -> Submitted:
     store = ctx.store
     assert job.intent_token is not None
     assert job.intent_at is not None
-    caps = ctx.provider(job.account).capabilities(job.model)
-    remote = await _listing(ctx, job, strikes) if caps.can_list else []
+    unlistable = _cannot_list(ctx, job)
+    if unlistable is not None:
+        return _unlistable(ctx, job, unlistable)
+    remote = await _listing(ctx, job, strikes)
     if not isinstance(remote, list):
         return remote  # no listing to go on: wait, or stop for review
     taken = {
@@ -229,18 +307,19 @@ async def _reconcile(ctx: EngineContext, job: JobRow, strikes: int = 0) -> Resul
         intent_at=job.intent_at,
         now=now,
         taken=taken,
-        can_list=caps.can_list,
+        can_list=True,
         policy=ctx.reconcile,
         resend_after=job.resend_after,
+        token=job.intent_token,
     )
     if decision.verdict is Verdict.ADOPT:
         assert decision.adopted is not None
         store.record_note(job.id, f"reconciled: adopted {decision.adopted.remote_id}")
         _adopt(ctx, job.id, job.intent_token, decision.adopted)
-        return _state(store.get_job(job.id))
+        return Submitted(state=store.get_job(job.id).state, expected=_expected(ctx, job))
     if decision.verdict is Verdict.WAIT:
         # Look again soon: a create still in the air shows up in the listing when it lands.
-        return _state(job, wait=min(decision.wait, _RELIST_EVERY))
+        return Submitted(state=job.state, wait=min(decision.wait, _RELIST_EVERY))
     if decision.verdict is Verdict.RESUBMIT:
         store.record_note(
             job.id,
@@ -255,11 +334,11 @@ async def _reconcile(ctx: EngineContext, job: JobRow, strikes: int = 0) -> Resul
             },
         )
         store.clear_intent(job.id, job.intent_token)
-        return _state(store.get_job(job.id), wait=0.0)
+        return Submitted(state=store.get_job(job.id).state)
     reason = (
         f"{len(decision.candidates)} remote jobs match ({', '.join(decision.candidates)})"
         if decision.candidates
-        else "the provider cannot list jobs, so whether the create succeeded is unknown"
+        else "no remote job matches and a resubmission is not allowed"
     )
     store.transition(
         job.id,
@@ -269,45 +348,89 @@ async def _reconcile(ctx: EngineContext, job: JobRow, strikes: int = 0) -> Resul
         error=f"ambiguous submission: {reason}",
         data={"candidates": list(decision.candidates)},
     )
-    return _state(store.get_job(job.id))
+    return Submitted(state=store.get_job(job.id).state)
 
 
-async def _listing(ctx: EngineContext, job: JobRow, strikes: int) -> list[RemoteStatus] | Result:
+def _cannot_list(ctx: EngineContext, job: JobRow) -> str | None:
+    """Why the job's endpoint cannot list jobs (known from its model, or remembered from an
+    earlier refusal), or None if it may."""
+    if not ctx.provider(job.account).capabilities(job.model).can_list:
+        return "this provider has no job listing"
+    refused = ctx.store.capabilities(job.account).get(LIST)
+    if refused is not None and not refused.supported:
+        return refused.detail or "it refused to list jobs before"
+    return None
+
+
+def _unlistable(ctx: EngineContext, job: JobRow, why: str) -> Submitted:
+    """An ambiguous create on an endpoint that cannot list: whether it made a video cannot be
+    found out, and resending could pay twice, so a person decides. The job keeps its
+    in-flight slot while the create it may have started could still be running (until its
+    timeout has passed since the intent), then gives it back, still in review."""
+    assert job.intent_at is not None
+    endpoint = ctx.provider(job.account).base_url
+    ctx.store.transition(
+        job.id,
+        JobState.NEEDS_REVIEW,
+        expect={JobState.SUBMITTING},
+        category=ErrorCategory.TRANSIENT,
+        error=(
+            f"ambiguous submission: the endpoint at {endpoint} cannot list its jobs ({why}), "
+            "so whether the create made a video is unknown and resending it could pay twice: "
+            "look for it on the provider, then settle it with `reelforge reconcile` "
+            "(--adopt JOB REMOTE_ID, --resubmit JOB or --abandon JOB)"
+        ),
+    )
+    return Submitted(
+        state=ctx.store.get_job(job.id).state, hold_until=job.intent_at + ctx.poll.timeout
+    )
+
+
+async def _listing(ctx: EngineContext, job: JobRow, strikes: int) -> list[RemoteStatus] | Submitted:
     """The provider's jobs since the intent (less the clock skew), or the step's result when
     there is none to go on."""
     assert job.intent_at is not None
     since = job.intent_at - ctx.reconcile.skew
     try:
         return [s async for s in ctx.provider(job.account).list_recent(since=since)]
+    except UnsupportedOperationError as exc:
+        # Remembered for the account: later ambiguous creates go to review without asking.
+        ctx.store.set_capability(job.account, LIST, supported=False, detail=str(exc))
+        return _unlistable(ctx, job, str(exc))
     except ProtocolError as exc:
         # An answer that is not the protocol: a few in a row, then a person decides.
         strikes += 1
         if strikes >= MAX_STRIKES:
-            return _review(
-                ctx,
-                job,
-                ErrorCategory.PROTOCOL,
-                f"ambiguous submission: the provider's job listing is unusable ({strikes} "
-                f"answers in a row), so whether the create made a video is unknown: {exc}",
+            return Submitted(
+                state=_review(
+                    ctx,
+                    job,
+                    ErrorCategory.PROTOCOL,
+                    f"ambiguous submission: the provider's job listing is unusable ({strikes} "
+                    f"answers in a row), so whether the create made a video is unknown: {exc}",
+                )
             )
         if strikes == 1:
             ctx.store.record_note(job.id, f"cannot read the provider's job listing: {exc}")
-        return _state(job, wait=exc.retry_after or _RETRY_SUBMIT, strikes=strikes)
+        return Submitted(state=job.state, wait=exc.retry_after or _RETRY_SUBMIT, strikes=strikes)
     except (TransientError, RateLimitedError) as exc:
         # No listing to go on (unreachable): look again later, never resubmit blindly; but
         # not past the job's timeout.
         if ctx.clock.now() - job.intent_at > ctx.poll.timeout:
-            return _review(
-                ctx,
-                job,
-                ErrorCategory.TIMEOUT,
-                f"ambiguous submission: the provider could not be asked for {ctx.poll.timeout:.0f}"
-                f" s whether the create made a video (last error: {exc})",
+            return Submitted(
+                state=_review(
+                    ctx,
+                    job,
+                    ErrorCategory.TIMEOUT,
+                    "ambiguous submission: the provider could not be asked for "
+                    f"{ctx.poll.timeout:.0f} s whether the create made a video (last error: "
+                    f"{exc})",
+                )
             )
-        return _state(job, wait=exc.retry_after or _RETRY_SUBMIT, strikes=0)
+        return Submitted(state=job.state, wait=exc.retry_after or _RETRY_SUBMIT)
 
 
-def _review(ctx: EngineContext, job: JobRow, category: ErrorCategory, reason: str) -> Result:
+def _review(ctx: EngineContext, job: JobRow, category: ErrorCategory, reason: str) -> JobState:
     """Stop the job for a person: ``needs_review`` with the reason (it stays collectable)."""
     ctx.store.transition(
         job.id,
@@ -316,10 +439,10 @@ def _review(ctx: EngineContext, job: JobRow, category: ErrorCategory, reason: st
         category=category,
         error=reason,
     )
-    return _state(ctx.store.get_job(job.id))
+    return ctx.store.get_job(job.id).state
 
 
-async def poll(job_id: str, strikes: int = 0) -> Result:
+async def poll(job_id: str, strikes: int = 0) -> Polled:
     """Fetch the job's status once and record what changed.
 
     Returns the state, progress, the time of the check, the server's poll hint, the creation
@@ -332,9 +455,28 @@ async def poll(job_id: str, strikes: int = 0) -> Result:
     ctx = current()
     store = ctx.store
     job = store.get_job(job_id)
-    base = {"progress": job.progress, "at": ctx.clock.now(), "created_at": job.submitted_at}
+
+    def polled(
+        job: JobRow,
+        *,
+        progress: int | None = None,
+        hint: float | None = None,
+        created_at: float | None = None,
+        strikes: int = 0,
+    ) -> Polled:
+        return Polled(
+            state=job.state,
+            progress=job.progress if progress is None else progress,
+            at=ctx.clock.now(),
+            hint=hint,
+            created_at=job.submitted_at if created_at is None else created_at,
+            expected=_expected(ctx, job),
+            attempt=job.attempt,
+            strikes=strikes,
+        )
+
     if job.remote_id is None or job.state not in (JobState.QUEUED, JobState.IN_PROGRESS):
-        return _state(job, **base, hint=None, strikes=0)
+        return polled(job)
     hint: float | None = None
     problem: str | None = None
     try:
@@ -348,18 +490,18 @@ async def poll(job_id: str, strikes: int = 0) -> Result:
             category=ErrorCategory.NOT_FOUND,
             error=f"the provider no longer has this job: {exc}",
         )
-        return _state(store.get_job(job_id), **base, hint=None, strikes=0)
+        return polled(store.get_job(job_id), progress=job.progress)
     except ProtocolError as exc:
         strikes += 1
         if strikes >= MAX_STRIKES:
-            result = _review(
+            _review(
                 ctx,
                 job,
                 ErrorCategory.PROTOCOL,
                 f"the provider's answers about {job.remote_id} are unusable ({strikes} in a "
                 f"row): {exc}; `reelforge reconcile` can look again later",
             )
-            return {**base, **result, "hint": None, "strikes": strikes}
+            return polled(store.get_job(job_id), progress=job.progress, strikes=strikes)
         if strikes == 1:
             store.record_note(job_id, f"unusable answer from the provider: {exc}")
         problem = str(exc)
@@ -373,18 +515,13 @@ async def poll(job_id: str, strikes: int = 0) -> Result:
             # This check was the last one: the job stays reconcilable with its remote id.
             records.time_out(ctx, job_id, status.state.value)
             job = store.get_job(job_id)
-        return _state(
-            job,
-            progress=status.progress,
-            at=ctx.clock.now(),
-            hint=status.poll_after,
-            created_at=status.created_at,
-            strikes=0,
+        return polled(
+            job, progress=status.progress, hint=status.poll_after, created_at=status.created_at
         )
     if _timed_out(ctx, job):
         records.time_out(ctx, job_id, job.state.value, problem=problem)
         job = store.get_job(job_id)
-    return _state(job, **base, hint=hint, strikes=strikes if problem else 0)
+    return polled(job, hint=hint, strikes=strikes if problem else 0)
 
 
 def _timed_out(ctx: EngineContext, job: JobRow) -> bool:
@@ -397,7 +534,7 @@ def _timed_out(ctx: EngineContext, job: JobRow) -> bool:
     )
 
 
-async def download(job_id: str) -> Result:
+async def download(job_id: str) -> Downloaded:
     """Fetch every asset of a completed job, verify it, write ``job.json``, settle its cost.
 
     A download that cannot complete (after the adapter's bounded retries: a server that keeps
@@ -408,7 +545,7 @@ async def download(job_id: str) -> Result:
     ctx = current()
     job = ctx.store.get_job(job_id)
     if job.state not in (JobState.COMPLETED, JobState.DOWNLOADING):
-        return _state(job)
+        return Downloaded(state=job.state)
     try:
         await records.download_assets(ctx, job)
     except AssetExpiredError as exc:
@@ -426,7 +563,7 @@ async def download(job_id: str) -> Result:
             category=ErrorCategory.DOWNLOAD,
             error=" ".join(reason.split())[:1000] + "; `reelforge retry` resumes the download",
         )
-    return _state(ctx.store.get_job(job_id))
+    return Downloaded(state=ctx.store.get_job(job_id).state)
 
 
 def _os_reason(exc: OSError) -> str:

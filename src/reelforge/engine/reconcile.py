@@ -1,9 +1,11 @@
 """Reconciliation: finding out whether an ambiguous create made a job (DESIGN section 5, step 4).
 
 After a create whose outcome is unknown (a timeout, a dropped connection, a 5xx, or a crash
-between the intent and recording the remote id), list the provider's recent jobs and match them
-on prompt, model, length, size and creation window. One match: adopt it. Several, or a provider
-that cannot list: ``needs_review``, decided by a person, never a second payment.
+between the intent and recording the remote id), list the provider's recent jobs and match them:
+on the job's idempotency token where the provider echoes it back (it went with the create),
+otherwise on prompt, model, length, size and creation window. One match: adopt it. Several,
+or a provider that cannot list: ``needs_review``, decided by a person, never a second
+payment.
 
 None: the job may still appear. The original request can reach the provider until it ends —
 at the latest :attr:`ReconcilePolicy.create_timeout` after the intent, when the engine aborts
@@ -71,10 +73,14 @@ class Decision:
     wait: float = 0.0
 
 
-def matches(status: RemoteStatus, spec: JobSpec, *, since: float) -> bool:
-    """Whether ``status`` could be the job created for ``spec`` at or after ``since``."""
+def matches(status: RemoteStatus, spec: JobSpec, *, since: float, token: str | None = None) -> bool:
+    """Whether ``status`` could be the job created for ``spec`` (with ``token``) at or after
+    ``since``. A token the provider echoes back decides alone: the same prompt sent twice is
+    still two jobs."""
     if status.created_at is not None and status.created_at < since:
         return False
+    if status.token is not None and token is not None:
+        return status.token == token
     return (
         status.prompt == spec.prompt
         and (status.model is None or status.model == spec.model)
@@ -93,18 +99,22 @@ def decide(
     can_list: bool,
     policy: ReconcilePolicy,
     resend_after: float | None = None,
+    token: str | None = None,
 ) -> Decision:
     """Decide what an ambiguous submission became, from the provider's recent jobs.
 
     ``taken`` holds remote ids other jobs already own: they are never adopted twice.
     ``resend_after`` is when "not listed" starts to mean "never created" (recorded with the
-    intent; by default the intent plus :attr:`ReconcilePolicy.window`).
+    intent; by default the intent plus :attr:`ReconcilePolicy.window`). ``token`` is the
+    intent's idempotency token, matched where the provider echoes it back.
     """
     if not can_list:
         return Decision(verdict=Verdict.REVIEW)
     since = intent_at - policy.skew
     found = [
-        job for job in remote_jobs if job.remote_id not in taken and matches(job, spec, since=since)
+        job
+        for job in remote_jobs
+        if job.remote_id not in taken and matches(job, spec, since=since, token=token)
     ]
     ids = tuple(job.remote_id for job in found)
     if len(found) == 1:

@@ -1,7 +1,9 @@
 """One durable workflow per job: admit → submit → (wait → poll)*, then a download workflow.
 
 The job workflow holds one of the account's in-flight slots (its queue is partitioned by
-account) from admission until the provider reports the job finished. Downloading does not
+account) from admission until the provider reports the job finished — or, for a create whose
+outcome cannot be found out (an endpoint that cannot list), until the job's timeout has passed
+since the create was sent: the provider may still be running it. Downloading does not
 need the provider's capacity, so it runs as a workflow of its own on the download queue, and
 the slot goes to the next job at once.
 
@@ -20,6 +22,7 @@ from reelforge.core.models import JobState
 from reelforge.core.polling import Observation
 from reelforge.engine import steps
 from reelforge.engine.context import current
+from reelforge.engine.logic import Polled, Submitted
 from reelforge.engine.outcome import FINAL
 
 __all__ = ["DOWNLOAD_QUEUE", "WAKE_TOPIC", "download_id", "download_workflow", "job_workflow"]
@@ -33,49 +36,53 @@ _POLLING = frozenset({JobState.QUEUED, JobState.IN_PROGRESS})
 @DBOS.workflow(name="reelforge.job")
 async def job_workflow(job_id: str) -> str:
     """Run one job to ``done``, ``failed``, ``rejected``, ``canceled`` or ``needs_review``."""
-    state = JobState((await steps.admit(job_id))["state"])
-    hint: float | None = None
-    created_at: float | None = None
-    strikes = 0
+    state = (await steps.admit(job_id)).state
+    submitted = Submitted(state=state)
     while state is JobState.WAITING or state is JobState.SUBMITTING:
-        result = await steps.submit(job_id, strikes)
-        state = JobState(result["state"])
-        strikes = int(result.get("strikes", 0))
-        hint = result.get("hint")
-        created_at = result.get("created_at")
-        wait = float(result.get("wait", 0.0))
-        if wait > 0:
-            await DBOS.recv_async(WAKE_TOPIC, timeout_seconds=wait)
+        submitted = await steps.submit(job_id, submitted.strikes)
+        state = submitted.state
+        if submitted.wait > 0:
+            await DBOS.recv_async(WAKE_TOPIC, timeout_seconds=submitted.wait)
+    if submitted.hold_until is not None:
+        await _hold_slot(submitted.hold_until)
     if state in FINAL:
         return state.value
 
+    polled = Polled(
+        state=state,
+        progress=0,
+        at=submitted.created_at or 0.0,
+        hint=submitted.hint,
+        created_at=submitted.created_at,
+        expected=submitted.expected,
+    )
     history: list[Observation] = []
-    strikes = 0
+    policy = current().poll  # configuration, the same on every replay of this process
     while state in _POLLING:
-        ctx = current()
-        job = ctx.store.get_job(job_id)
-        delay = ctx.poll.next_delay(
-            history,
-            hint=hint,
-            started_at=created_at,
-            expected=ctx.durations.expected(job.model, job.seconds, job.size),
+        delay = policy.next_delay(
+            history, hint=polled.hint, started_at=polled.created_at, expected=polled.expected
         )
-        if strikes:
-            delay = ctx.poll.first  # an unusable answer: ask again soon, a bounded few times
+        if polled.strikes:
+            delay = policy.first  # an unusable answer: ask again soon, a bounded few times
         await DBOS.recv_async(WAKE_TOPIC, timeout_seconds=delay)
-        result = await steps.poll(job_id, strikes)
-        state = JobState(result["state"])
-        strikes = int(result.get("strikes", 0))
-        hint = result["hint"]
-        created_at = result["created_at"]
-        history.append(Observation(at=float(result["at"]), progress=int(result["progress"])))
+        polled = await steps.poll(job_id, polled.strikes)
+        state = polled.state
+        history.append(Observation(at=polled.at, progress=polled.progress))
 
     if state in (JobState.COMPLETED, JobState.DOWNLOADING):
         queue = await DBOS.retrieve_queue_async(DOWNLOAD_QUEUE)
         assert queue is not None
-        with SetWorkflowID(download_id(job_id, current().store.get_job(job_id).attempt)):
+        with SetWorkflowID(download_id(job_id, polled.attempt)):
             await queue.enqueue_async(download_workflow, job_id)
     return state.value
+
+
+async def _hold_slot(until: float) -> None:
+    """Keep this workflow (and so the account's in-flight slot it holds) until ``until``, an
+    epoch time: a create it sent may still be running on the provider, which counts it."""
+    left = until - await steps.now()
+    if left > 0:
+        await DBOS.sleep_async(left)
 
 
 def download_id(job_id: str, attempt: int) -> str:
@@ -86,4 +93,4 @@ def download_id(job_id: str, attempt: int) -> str:
 @DBOS.workflow(name="reelforge.download")
 async def download_workflow(job_id: str) -> str:
     """Fetch and verify every asset of a completed job: ``done``, or ``failed`` if expired."""
-    return str((await steps.download(job_id))["state"])
+    return (await steps.download(job_id)).state.value

@@ -21,6 +21,11 @@ class Provider(Protocol):
 
     name: str
 
+    @property
+    def base_url(self) -> str:
+        """Where requests go (without credentials), for messages."""
+        ...
+
     def capabilities(self, model: str) -> ModelCapabilities:
         """What ``model`` accepts on this provider."""
         ...
