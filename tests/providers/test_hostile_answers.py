@@ -257,14 +257,18 @@ async def test_a_200_that_is_not_json_is_a_protocol_error(serve: Serve, body: by
     assert len(server.received("GET", "/v1/videos/video_1")) == 1
 
 
+@pytest.mark.parametrize("body", [b"<html>OK</html>", b"", b'{"id": "video_1"'], ids=repr)
 async def test_a_create_answered_with_a_200_that_is_not_json_is_ambiguous_once(
-    serve: Serve,
+    serve: Serve, body: bytes
 ) -> None:
-    provider, server = serve(lambda request: Reply(body=b"<html>OK</html>"))
+    provider, server = serve(lambda request: Reply(body=body))
 
     with pytest.raises(AmbiguousSubmissionError) as caught:
         await returns(provider.submit(SPEC))
 
     assert isinstance(caught.value, ProtocolError)
+    assert caught.value.status_code == 200
+    assert "the body is not valid JSON" in caught.value.message
     assert "the video may exist" in caught.value.message
+    assert len(server.requests) == 1
     assert len(server.received("POST", "/v1/videos")) == 1

@@ -10,7 +10,13 @@ import pytest
 from openai_fakes import media, padded_mp4
 
 from reelforge.core.models import Variant
-from reelforge.providers._media import MAX_IMAGE_BYTES, describe_bytes, media_problem
+from reelforge.providers._media import (
+    MAX_IMAGE_BYTES,
+    MediaProblem,
+    check_media,
+    describe_bytes,
+    media_problem,
+)
 from reelforge.sim.media import MediaJob, MediaStore, free_box_header
 
 
@@ -104,6 +110,122 @@ def test_another_variants_media_is_named(
 def test_what_the_bytes_look_like_is_said(tmp_path: Path, data: bytes, seen: str) -> None:
     assert media_problem(_file(tmp_path, data), Variant.VIDEO) == (
         f"the video is not an MP4 video ({seen})"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variant", "served", "found"),
+    [
+        (Variant.THUMBNAIL, Variant.VIDEO, "video/mp4"),
+        (Variant.SPRITESHEET, Variant.VIDEO, "video/mp4"),
+        (Variant.SPRITESHEET, Variant.THUMBNAIL, "image/webp"),
+        (Variant.VIDEO, Variant.SPRITESHEET, "image/jpeg"),
+    ],
+)
+def test_another_kind_of_media_says_what_was_found(
+    tmp_path: Path, variant: Variant, served: Variant, found: str
+) -> None:
+    problem = check_media(_file(tmp_path, media(served)), variant, served.media_type)
+
+    assert problem is not None
+    assert problem.found == found
+
+
+@pytest.mark.parametrize(
+    ("data", "found"),
+    [
+        (b"\x89PNG\r\n\x1a\n" + bytes(50), "image/png"),
+        (b"GIF89a" + bytes(50), "image/gif"),
+        (b"<html><body>Bad gateway</body></html>", None),
+        (b'{"error": "nope"}', None),
+        (bytes(100), None),
+    ],
+)
+def test_only_media_is_a_mismatch_anything_else_is_damage(
+    tmp_path: Path, data: bytes, found: str | None
+) -> None:
+    problem = check_media(_file(tmp_path, data), Variant.THUMBNAIL)
+
+    assert problem is not None
+    assert problem.found == found
+
+
+@pytest.mark.parametrize("variant", list(Variant))
+@pytest.mark.parametrize(
+    "content_type", [None, "", "application/octet-stream", "binary/octet-stream"]
+)
+def test_a_content_type_that_claims_nothing_leaves_it_to_the_bytes(
+    tmp_path: Path, variant: Variant, content_type: str | None
+) -> None:
+    assert check_media(_file(tmp_path, media(variant)), variant, content_type) is None
+
+
+@pytest.mark.parametrize(
+    ("variant", "content_type"),
+    [
+        (Variant.VIDEO, "video/mp4"),
+        (Variant.VIDEO, "Video/MP4; codecs=avc1"),
+        (Variant.VIDEO, "application/mp4"),
+        (Variant.THUMBNAIL, "image/webp"),
+        (Variant.SPRITESHEET, "image/jpeg"),
+        (Variant.SPRITESHEET, "image/jpg"),
+    ],
+)
+def test_the_variant_s_own_content_type_passes(
+    tmp_path: Path, variant: Variant, content_type: str
+) -> None:
+    assert check_media(_file(tmp_path, media(variant)), variant, content_type) is None
+
+
+def test_the_right_bytes_labelled_as_other_media_are_a_mismatch(tmp_path: Path) -> None:
+    problem = check_media(_file(tmp_path, media(Variant.THUMBNAIL)), Variant.THUMBNAIL, "video/mp4")
+
+    assert problem == MediaProblem(
+        "the server labels the thumbnail as 'video/mp4', not 'image/webp'", found="video/mp4"
+    )
+
+
+def test_the_right_bytes_labelled_as_a_web_page_are_refused(tmp_path: Path) -> None:
+    problem = check_media(_file(tmp_path, media(Variant.VIDEO)), Variant.VIDEO, "text/html")
+
+    assert problem == MediaProblem("the server labels the video as 'text/html', not 'video/mp4'")
+
+
+def _with_mdat_payload(video: bytes, fill: bytes) -> bytes:
+    """``video`` with the payload of its ``mdat`` box replaced by ``fill`` repeated."""
+    out = b""
+    for kind, box in _boxes(video):
+        out += box[:8] + (fill * len(box))[: len(box) - 8] if kind == b"mdat" else box
+    return out
+
+
+@pytest.mark.parametrize("fill", [b"\x00", b"\xff", b"\x00\x00\x01\x65"])
+def test_an_mp4_whose_frames_do_not_decode_is_damaged(tmp_path: Path, fill: bytes) -> None:
+    video = _with_mdat_payload(media(Variant.VIDEO), fill)
+
+    problem = media_problem(_file(tmp_path, video), Variant.VIDEO)
+
+    assert problem is not None
+    assert problem.startswith("the video is a damaged MP4 video: ")
+    assert "decode" in problem
+    assert str(tmp_path) not in problem
+
+
+def test_an_mp4_without_a_video_stream_is_damaged(tmp_path: Path) -> None:
+    import av
+
+    path = tmp_path / "sound.mp4"
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=8000)
+        frame = av.AudioFrame(format="fltp", layout="mono", samples=1024)
+        frame.sample_rate = 8000
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+
+    assert media_problem(path, Variant.VIDEO) == (
+        "the video is a damaged MP4 video: it has no video stream"
     )
 
 

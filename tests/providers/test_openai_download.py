@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -34,11 +35,15 @@ _RANGE_RE = re.compile(r"bytes=(\d+)-")
 
 
 def served_from(
-    offset: int, *, drop_after: int | None = None, asset: bytes = ASSET
+    offset: int,
+    *,
+    drop_after: int | None = None,
+    asset: bytes = ASSET,
+    content_type: str = "video/mp4",
 ) -> httpx.Response:
     """The asset from ``offset`` (206 with Content-Range, or 200 from 0)."""
     body = asset[offset:]
-    headers = {"content-type": "video/mp4", "content-length": str(len(body))}
+    headers = {"content-type": content_type, "content-length": str(len(body))}
     status = 200
     if offset:
         status = 206
@@ -46,6 +51,11 @@ def served_from(
     return httpx.Response(
         status, headers=headers, stream=ChunkedStream(body, drop_after=drop_after)
     )
+
+
+def tree(folder: Path) -> list[str]:
+    """Everything under ``folder``, as sorted relative paths."""
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
 
 
 def requested_offset(request: httpx.Request) -> int:
@@ -79,12 +89,15 @@ async def test_download_streams_to_dest_with_checksum(
 async def test_each_variant_is_requested_by_name(
     make_provider: MakeProvider, tmp_path: Path, variant: Variant
 ) -> None:
-    provider, recorder = make_provider(lambda request: served_from(0, asset=media(variant)))
+    provider, recorder = make_provider(
+        lambda request: served_from(0, asset=media(variant), content_type=variant.media_type)
+    )
 
     result = await provider.download("video_1", variant, tmp_path / variant.filename)
 
     assert recorder.requests[0].url.params["variant"] == variant.value
     assert result.path.read_bytes() == media(variant)
+    assert result.range_supported is None  # no Range was needed
 
 
 async def test_a_drop_mid_download_resumes_with_range(
@@ -100,6 +113,7 @@ async def test_a_drop_mid_download_resumes_with_range(
     result = await provider.download("video_1", Variant.VIDEO, dest)
 
     assert result.resumed == 1
+    assert result.range_supported is True
     assert result.sha256 == DIGEST
     assert result.size == len(ASSET)
     assert dest.read_bytes() == ASSET
@@ -315,9 +329,9 @@ async def test_auth_failure_on_content_is_not_retried(
 
 
 @pytest.mark.parametrize(
-    "bad_id", ["../x", "a/b", "..", "x" * 129, "video\n1", "v\x00", "/etc/passwd", "C:\\x"]
+    "bad_id", ["..", ".", "x" * 1025, "video\n1", "v\x00", "video 1", "", "\u2028"]
 )
-async def test_a_path_like_id_is_never_requested_nor_a_path(
+async def test_an_unusable_id_is_never_requested(
     make_provider: MakeProvider, tmp_path: Path, bad_id: str
 ) -> None:
     provider, recorder = make_provider(lambda request: served_from(0))
@@ -329,11 +343,27 @@ async def test_a_path_like_id_is_never_requested_nor_a_path(
         provider.delete(bad_id),
         provider.remix(bad_id, "again"),
     ):
-        with pytest.raises(ProtocolError, match="not a valid video id"):
+        with pytest.raises(ProtocolError, match="not a valid video id") as caught:
             await operation
+        assert len(caught.value.message) < 200
 
     assert recorder.requests == []
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("path_like", ["../x", "a/b", "/etc/passwd", "C:\\x", "..%2F..", "?a#b"])
+async def test_a_path_like_id_is_one_encoded_url_segment_and_never_a_path(
+    make_provider: MakeProvider, tmp_path: Path, path_like: str
+) -> None:
+    provider, recorder = make_provider(lambda request: served_from(0))
+    dest = tmp_path / "out" / "video.mp4"
+
+    await provider.download(path_like, Variant.VIDEO, dest)
+
+    (request,) = recorder.requests
+    segment = quote(path_like, safe="").encode()
+    assert request.url.raw_path == b"/v1/videos/" + segment + b"/content?variant=video"
+    assert tree(tmp_path) == ["out", "out/video.mp4"]
 
 
 async def test_a_large_asset_streams_in_bounded_chunks(

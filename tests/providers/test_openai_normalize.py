@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -36,6 +37,25 @@ async def test_queued_video_is_normalized_with_hints(make_provider: MakeProvider
     assert status.poll_after == 2.5
     assert status.request_id == "req_abc"
     assert status.provider_status == "queued"
+
+
+@pytest.mark.parametrize(
+    ("headers", "request_id"),
+    [
+        ({"x-request-id": "req_1", "x-litellm-call-id": "call-1"}, "req_1"),
+        ({"x-litellm-call-id": "0e92ca9e-4558-46fb-9526-fd7a95e72312"}, None),
+        ({"x-request-id": "not one", "x-litellm-call-id": "call-1"}, "call-1"),
+        ({"x-litellm-call-id": "[redacted]"}, "missing"),
+        ({}, "missing"),
+    ],
+)
+async def test_the_request_id_is_x_request_id_else_the_gateway_s_call_id(
+    make_provider: MakeProvider, headers: dict[str, str], request_id: str | None
+) -> None:
+    status = await fetch_with(make_provider, answer(video(), **headers))
+
+    expected = headers["x-litellm-call-id"] if request_id is None else request_id
+    assert status.request_id == (None if expected == "missing" else expected)
 
 
 @pytest.mark.parametrize(
@@ -150,7 +170,8 @@ async def test_malformed_or_non_object_json_is_a_protocol_error(
         {"object": "file"},
         {"error": "boom", "status": "failed"},
         {"prompt": 12},
-        {"remixed_from_video_id": "../etc"},
+        {"remixed_from_video_id": "video 1"},
+        {"remixed_from_video_id": ".."},
     ],
 )
 async def test_missing_or_invalid_fields_are_protocol_errors(
@@ -163,27 +184,41 @@ async def test_missing_or_invalid_fields_are_protocol_errors(
 
 
 @pytest.mark.parametrize(
-    "bad_id",
+    ("bad_id", "problem"),
     [
-        "../x",
-        "a/b",
-        "video\n1",
-        "video\x001",
-        "..",
-        "a..b",
-        "x" * 129,
-        "",
-        " video",
-        "vidéo",
-        None,
-        42,
+        ("video\n1", "character 6 is U+000A (whitespace)"),
+        ("video\x001", "character 6 is U+0000 (not a printable character)"),
+        ("video\u202e1", "character 6 is U+202E (not a printable character)"),
+        (" video", "character 1 is U+0020 (whitespace)"),
+        ("..", "it is made only of dots"),
+        ("x" * 1025, "it is 1025 characters long; at most 1024 are allowed"),
+        ("", "it is empty"),
+        (None, "not a string"),
+        (42, "not a string"),
     ],
 )
 async def test_hostile_ids_from_the_server_are_protocol_errors(
-    make_provider: MakeProvider, bad_id: object
+    make_provider: MakeProvider, bad_id: object, problem: str
 ) -> None:
-    with pytest.raises(ProtocolError, match="id"):
+    with pytest.raises(ProtocolError, match="id") as caught:
         await fetch_with(make_provider, answer(video(bad_id)))  # type: ignore[arg-type]
+
+    assert problem in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "opaque_id", ["../x", "a/b", "a..b", "x" * 1024, "vidéo", "dmlkZW8+Pz8/fn4=", "C:\\x"]
+)
+async def test_opaque_ids_from_the_server_are_kept_exactly(
+    make_provider: MakeProvider, opaque_id: str
+) -> None:
+    provider, recorder = make_provider(lambda request: answer(video(opaque_id)))
+
+    status = await provider.fetch(opaque_id)
+
+    assert status.remote_id == opaque_id
+    (request,) = recorder.requests
+    assert request.url.raw_path == b"/v1/videos/" + quote(opaque_id, safe="").encode()
 
 
 async def test_an_answer_about_another_video_is_refused(

@@ -4,8 +4,15 @@ The bytes go to ``<dest>.part``. After a dropped connection the transfer resumes
 ``Range: bytes=<have>-`` (a ``206`` continues the part; a ``200`` means the server ignored the
 range, so the part is discarded and the transfer restarts). The SHA-256 is computed as the
 bytes arrive (an existing part is re-hashed first), the size is checked against
-``Content-Length`` / ``Content-Range``, the file is checked to be the media type of its variant
-(:mod:`reelforge.providers._media`), and it is fsynced and renamed atomically into place.
+``Content-Length`` / ``Content-Range``, the file is checked to be the media of its variant and
+served as its content type (:mod:`reelforge.providers._media`: an MP4 PyAV decodes, a WebP or
+JPEG Pillow opens), and it is fsynced and renamed atomically into place. The result says whether
+a ``Range`` request was honoured (``range_supported``; gateways often answer it with the whole
+body).
+
+What arrives as another kind of media than the variant (a gateway that drops the ``variant``
+query serves the MP4 for the thumbnail) raises :class:`AssetMismatchError` with what was found;
+like any file that fails the check, nothing of it is kept, so no later call resumes from it.
 
 A hostile server cannot make it do more than that:
 
@@ -36,9 +43,14 @@ from typing import BinaryIO
 
 import httpx
 
-from reelforge.core.errors import AssetExpiredError, DownloadError, ProtocolError
+from reelforge.core.errors import (
+    AssetExpiredError,
+    AssetMismatchError,
+    DownloadError,
+    ProtocolError,
+)
 from reelforge.core.models import DownloadResult, Variant
-from reelforge.providers._errors import Endpoint
+from reelforge.providers._errors import Endpoint, OptionalOperation
 from reelforge.providers._http import (
     Call,
     CallKind,
@@ -46,7 +58,8 @@ from reelforge.providers._http import (
     read_error_body,
     retryable_transport,
 )
-from reelforge.providers._media import media_problem
+from reelforge.providers._media import check_media
+from reelforge.providers._wire import id_segment, shown_id
 
 __all__ = ["DEFAULT_MAX_ASSET_BYTES", "MAX_REDIRECTS", "download_asset"]
 
@@ -151,15 +164,21 @@ async def download_asset(
     variant: Variant,
     dest: Path,
     max_bytes: int = DEFAULT_MAX_ASSET_BYTES,
+    optional: OptionalOperation | None = None,
 ) -> DownloadResult:
-    """Download ``variant`` of ``remote_id`` to ``dest`` (see the module docstring)."""
+    """Download ``variant`` of ``remote_id`` to ``dest`` (see the module docstring).
+
+    ``optional`` names the answers that mean the endpoint does not serve this variant
+    (:class:`UnsupportedOperationError`). What arrives as another kind of media than the variant
+    raises :class:`AssetMismatchError`; nothing of it is kept."""
     call = Call(
         method="GET",
-        path=f"/videos/{remote_id}/content",
+        path=f"/videos/{id_segment(remote_id)}/content",
         kind=CallKind.READ,
         endpoint=Endpoint.CONTENT,
-        label=f"download the {variant.value} of video {remote_id}",
+        label=f"download the {variant.value} of video {shown_id(remote_id)}",
         params={"variant": variant.value},
+        optional=optional,
     )
     part_path = dest.with_name(dest.name + ".part")
     try:
@@ -167,10 +186,13 @@ async def download_asset(
             transfer = _Transfer(session, call, part, max_bytes=max_bytes)
             await transfer.run()
             await asyncio.to_thread(part.sync)
-        problem = await asyncio.to_thread(media_problem, part_path, variant)
+        problem = await asyncio.to_thread(check_media, part_path, variant, transfer.content_type)
         if problem is not None:
             part_path.unlink()  # not the media it should be: never resume from it
-            raise DownloadError(f"{call.label}: {problem}")
+            message = f"{call.label}: {problem.text}"
+            if problem.found is not None:
+                raise AssetMismatchError(message, variant=variant.value, found=problem.found)
+            raise DownloadError(message)
         os.replace(part_path, dest)
         _sync_directory(dest.parent)
     except (AssetExpiredError, ProtocolError):
@@ -188,6 +210,7 @@ async def download_asset(
         size=transfer.part.size,
         sha256=transfer.hasher.hexdigest(),
         resumed=transfer.resumed,
+        range_supported=transfer.range_supported,
     )
 
 
@@ -210,6 +233,11 @@ class _Transfer:
         """The largest the part has been: only growing beyond it counts as progress."""
         self.announced: int | None = None
         """The asset's size as the last success answer announced it."""
+        self.content_type: str | None = None
+        """The ``Content-Type`` of the last success answer (redacted), for the media check."""
+        self.range_supported: bool | None = None
+        """None until a ``Range`` request is answered: True for a 206, False (for good) once
+        a 200 brings the whole body instead."""
 
     async def run(self) -> None:
         if self.part.size:
@@ -272,7 +300,6 @@ class _Transfer:
 
     async def _receive(self, response: httpx.Response) -> bool:
         """Handle one response; True when the file is complete."""
-        label = self.call.label
         if response.status_code == 416 and self.part.size:
             self._restart()  # the part is longer than the asset: it is stale
             return False
@@ -282,15 +309,37 @@ class _Transfer:
             error = self.session.response_error(self.call, response, body)
             await self.session.retry_or_raise(self.call, error, self.failures)
             return False
-        declared = self.session.answer_headers(response).get("content-encoding", "identity")
-        encoding = declared.strip().lower()
-        if encoding not in ("", "identity"):
+        total = self._accept(response)
+        try:
+            # Raw bytes, never decoded. Network reads are bounded (64 KiB), and no
+            # ``chunk_size`` is given: httpx would hold back received bytes a drop would lose.
+            async for chunk in response.aiter_raw():
+                self._append(chunk, total)
+        except httpx.HTTPError as exc:
+            await self._dropped(exc)
+            return False
+        if total is not None and self.part.size < total:
+            # The body ended early without an error: treat it like a dropped connection.
+            await self._dropped(None)
+            return False
+        return True
+
+    def _accept(self, response: httpx.Response) -> int | None:
+        """Check a success answer's headers before its body is read; the asset's announced
+        size, if any. Restarts the part when a ``200`` answers a range request."""
+        label = self.call.label
+        headers = self.session.answer_headers(response)
+        self.content_type = headers.get("content-type")
+        declared = headers.get("content-encoding", "identity")
+        if declared.strip().lower() not in ("", "identity"):
             # Shown as the (redacted) server sent it: lowering first would defeat redaction.
             shown = self.session.site.clean(declared.strip(), limit=40)
             raise ProtocolError(
                 f"{label}: the server encoded the asset (Content-Encoding: {shown}); "
                 "media must be sent as is"
             )
+        if self.part.size and self.range_supported is not False:
+            self.range_supported = response.status_code == 206
         try:
             total = _announced_total(response, self.part.size)
         except _Restart:
@@ -313,19 +362,7 @@ class _Transfer:
                     f"{label}: the server announced {total} bytes, more than the "
                     f"{self.max_bytes} bytes allowed for one asset"
                 )
-        try:
-            # Raw bytes, never decoded. Network reads are bounded (64 KiB), and no
-            # ``chunk_size`` is given: httpx would hold back received bytes a drop would lose.
-            async for chunk in response.aiter_raw():
-                self._append(chunk, total)
-        except httpx.HTTPError as exc:
-            await self._dropped(exc)
-            return False
-        if total is not None and self.part.size < total:
-            # The body ended early without an error: treat it like a dropped connection.
-            await self._dropped(None)
-            return False
-        return True
+        return total
 
     def _append(self, chunk: bytes, total: int | None) -> None:
         size = self.part.size + len(chunk)

@@ -8,6 +8,7 @@ and shortened before it reaches any message.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from reelforge.core.errors import (
     RateLimitedError,
     ReelforgeError,
     TransientError,
+    UnsupportedOperationError,
 )
 from reelforge.providers._redact import Redactor, clean_text
 from reelforge.providers._wire import request_id_of
@@ -35,6 +37,7 @@ __all__ = [
     "AmbiguousProtocolError",
     "Endpoint",
     "Envelope",
+    "OptionalOperation",
     "Site",
     "VideoNotReadyError",
     "error_for_response",
@@ -55,6 +58,13 @@ _MODEL_GONE_RE = re.compile(
 _MAX_MESSAGE = 500
 _MAX_PLAIN_ERROR = 2000
 """Characters kept of an error body that is not JSON (after redaction)."""
+_MAX_UNWRAP = 4
+"""Gateways nested in gateways: at most this many error envelopes are unwrapped."""
+_MAX_CANDIDATES = 8
+"""Objects tried inside one message (each try reads the rest of it: bounded work)."""
+_MAX_UNSUPPORTED_DETAIL = 200
+_EXCEPTION_PREFIX_RE = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception)\s*[:-]\s*)+")
+"""``litellm.BadRequestError: `` and the like, dropped from an unsupported operation's reason."""
 
 
 class AmbiguousProtocolError(AmbiguousSubmissionError, ProtocolError):
@@ -108,18 +118,42 @@ class Site:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class OptionalOperation:
+    """An operation of the protocol that an endpoint may not offer (gateways often do not):
+    an answer with one of ``statuses`` means "not offered here", not a failure to retry."""
+
+    operation: str
+    """The name :class:`UnsupportedOperationError` carries: ``list``, ``delete``,
+    ``variant:thumbnail``…"""
+    action: str
+    """What could not be done, for the message: ``"list videos"``."""
+    statuses: frozenset[int]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Envelope:
-    """The fields of an error body; ``structured`` is False for a body that is not JSON."""
+    """The fields of an error body; ``structured`` is False for a body that is not JSON.
+
+    ``wrapped`` is True when the fields are an upstream server's, found inside a gateway's
+    error message (see :func:`read_envelope`)."""
 
     message: str | None = None
     type: str | None = None
     param: str | None = None
     code: str | None = None
     structured: bool = False
+    wrapped: bool = False
 
 
 def read_envelope(body: bytes | None, redactor: Redactor | None = None) -> Envelope:
     """Parse ``{"error": {...}}`` (or the common ``{"error": "..."}`` / ``{"detail": ...}``).
+
+    A gateway passes its upstream's error on as text inside its own ``error.message``: LiteLLM
+    writes ``litellm.BadRequestError: OpenAIException - `` and the upstream's whole JSON error
+    object, then a note about its model group, and sets ``param`` to null and ``code`` to the
+    HTTP status. When the message holds such an error object (as JSON, or as the Python repr
+    some gateways print), the upstream's message, type, param and code are returned instead
+    (``wrapped``): they say what was wrong, the gateway's own fields do not.
 
     ``redactor`` removes the secret from a plain-text body before it is shortened, and from
     the decoded JSON (escapes can hide it from a redaction of the raw bytes).
@@ -140,23 +174,104 @@ def read_envelope(body: bytes | None, redactor: Redactor | None = None) -> Envel
         return Envelope()
     error = data.get("error")
     if isinstance(error, dict):
-        return Envelope(
+        envelope = Envelope(
             message=_field(error.get("message")),
             type=_field(error.get("type")),
             param=_field(error.get("param")),
             code=_field(error.get("code")),
             structured=True,
         )
-    for key in ("error", "detail", "message"):
-        if isinstance(data.get(key), str):
-            return Envelope(message=_field(data[key]), structured=True)
-    return Envelope(structured=True)
+    else:
+        envelope = Envelope(structured=True)
+        for key in ("error", "detail", "message"):
+            if isinstance(data.get(key), str):
+                envelope = Envelope(message=_field(data[key]), structured=True)
+                break
+    return _unwrapped(envelope, redactor)
 
 
 def _field(value: object) -> str | None:
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
     return str(value)
+
+
+def _unwrapped(envelope: Envelope, redactor: Redactor | None) -> Envelope:
+    """The innermost error envelope found in ``envelope.message`` (itself if none is)."""
+    for _ in range(_MAX_UNWRAP):
+        inner = _embedded_error(envelope.message or "")
+        if inner is None:
+            break
+        if redactor is not None:
+            redactor.json(inner)  # rebuilds the object in place
+        message = _field(inner.get("message"))
+        if not message:
+            break
+        envelope = Envelope(
+            message=message,
+            type=_field(inner.get("type")) or envelope.type,
+            param=_field(inner.get("param")),
+            code=_field(inner.get("code")),
+            structured=True,
+            wrapped=True,
+        )
+    return envelope
+
+
+def _embedded_error(text: str) -> dict[str, object] | None:
+    """The first ``{"error": {...}}`` object written inside ``text`` (JSON or a Python repr),
+    or a bare ``{"message": ...}`` one; ``None`` if there is none."""
+    start = text.find("{")
+    for _ in range(_MAX_CANDIDATES):
+        if start == -1:
+            return None
+        end = _closing_brace(text, start)
+        if end is None:
+            return None
+        candidate = _literal(text[start : end + 1])
+        if isinstance(candidate, dict):
+            error = candidate.get("error", candidate)
+            if isinstance(error, dict) and isinstance(error.get("message"), str):
+                return error
+        start = text.find("{", start + 1)
+    return None
+
+
+def _closing_brace(text: str, start: int) -> int | None:
+    """The index of the ``}`` that closes the ``{`` at ``start`` (quotes respected)."""
+    depth = 0
+    quote: str | None = None
+    escaped = False
+    for index in range(start, len(text)):
+        char = text[index]
+        if quote is not None:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = None
+        elif char in "\"'":
+            quote = char
+        elif char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+            if depth == 0:
+                return index
+    return None
+
+
+def _literal(text: str) -> object:
+    """``text`` read as JSON, else as a Python literal (a repr); ``None`` if it is neither."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
 
 
 def error_for_response(
@@ -169,11 +284,15 @@ def error_for_response(
     label: str,
     retry_after: float | None,
     model: str | None = None,
+    optional: OptionalOperation | None = None,
 ) -> ReelforgeError:
     """The error a non-success answer means (not raised: the caller decides on retries).
 
     ``headers`` and ``body`` come redacted from the session; every piece of server text is
-    cleaned again on its way into a message.
+    cleaned again on its way into a message. When the call is an ``optional`` operation and the
+    status is one of its statuses, the answer is :class:`UnsupportedOperationError` (never
+    retried), unless it says more: the whole API gone (:class:`EndpointGoneError`), the video
+    not ready or expired.
     """
     envelope = read_envelope(body, site.redactor)
     server_text = site.clean(envelope.message) if envelope.message else None
@@ -184,7 +303,8 @@ def error_for_response(
         code=site.clean(envelope.code, limit=128) if envelope.code else None,
         param=site.clean(envelope.param, limit=128) if envelope.param else None,
     )
-    if status in (400, 404, 422) and _model_gone(envelope):
+    model_gone = status in (400, 404, 422) and _model_gone(envelope)
+    if model_gone and optional is None:
         return fields.make(EndpointGoneError, _model_gone_message(site, model, detail))
     if _endpoint_gone(status, envelope, site, endpoint):
         where = f"{site.display_url}/videos"
@@ -194,18 +314,61 @@ def error_for_response(
             f"(HTTP {status}){note}; {BASE_URL_HINT}"
         )
         return fields.make(EndpointGoneError, message)
-    if endpoint is Endpoint.CONTENT and status in (404, 410):
-        lowered = (envelope.message or "").lower()
-        if "not ready" in lowered:
-            return fields.make(
-                VideoNotReadyError,
-                f"{label} failed: the video is not ready yet; wait until its status is "
-                f"completed ({detail})",
-            )
-        if "expire" in lowered or status == 410:
-            return AssetExpiredError(f"{label} failed: the asset has expired ({detail})")
+    content = _content_error(status, envelope, detail, fields, endpoint, label)
+    if content is not None:
+        return content
+    if optional is not None and status in optional.statuses:
+        return _unsupported(optional, status, server_text, site, fields)
+    if model_gone:
+        return fields.make(EndpointGoneError, _model_gone_message(site, model, detail))
     message = f"{label} failed: {detail}"
     return _by_status(status, message, fields, retry_after)
+
+
+def _content_error(
+    status: int,
+    envelope: Envelope,
+    detail: str,
+    fields: _Fields,
+    endpoint: Endpoint,
+    label: str,
+) -> ReelforgeError | None:
+    """What a 404/410 on a download says about the video: not ready yet, or expired."""
+    if endpoint is not Endpoint.CONTENT or status not in (404, 410):
+        return None
+    lowered = (envelope.message or "").lower()
+    if "not ready" in lowered or envelope.code == "video_not_ready":
+        return fields.make(
+            VideoNotReadyError,
+            f"{label} failed: the video is not ready yet; wait until its status is "
+            f"completed ({detail})",
+        )
+    if "expire" in lowered or status == 410:
+        return AssetExpiredError(f"{label} failed: the asset has expired ({detail})")
+    return None
+
+
+def _unsupported(
+    optional: OptionalOperation,
+    status: int,
+    server_text: str | None,
+    site: Site,
+    fields: _Fields,
+) -> UnsupportedOperationError:
+    """The error for an operation the endpoint does not offer: "the endpoint at <url> cannot
+    list videos (HTTP 400: LLM Provider NOT provided...)"."""
+    reason = _EXCEPTION_PREFIX_RE.sub("", server_text or "").strip()
+    if len(reason) > _MAX_UNSUPPORTED_DETAIL:
+        reason = reason[: _MAX_UNSUPPORTED_DETAIL - 3] + "..."
+    answer = f"HTTP {status}: {reason}" if reason else f"HTTP {status}"
+    return UnsupportedOperationError(
+        f"the endpoint at {site.display_url} cannot {optional.action} ({answer})",
+        operation=optional.operation,
+        status_code=fields.status_code,
+        request_id=fields.request_id,
+        code=fields.code,
+        param=fields.param,
+    )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -41,6 +41,7 @@ from reelforge.core.errors import (
 from reelforge.providers._errors import (
     AmbiguousProtocolError,
     Endpoint,
+    OptionalOperation,
     Site,
     error_for_response,
 )
@@ -113,6 +114,8 @@ class Call:
     model: str | None = None
     gone_ok_after_drop: bool = False
     """A 404 after an attempt whose answer was lost means the earlier attempt succeeded."""
+    optional: OptionalOperation | None = None
+    """Set when the endpoint may not offer this operation: which answers say so."""
 
 
 class Session:
@@ -250,6 +253,7 @@ class Session:
             label=call.label,
             retry_after=retry_after_seconds(headers, self.clock.now()),
             model=call.model,
+            optional=call.optional,
         )
 
     async def retry_or_raise(self, call: Call, error: ReelforgeError, failures: int) -> None:

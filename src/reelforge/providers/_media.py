@@ -4,28 +4,37 @@ Each check reads headers and box or chunk boundaries with seeks, never the whole
 stays constant whatever the file's size:
 
 * ``video``: an MP4 (ISO BMFF). The top-level boxes tile the file exactly (each box's size fits
-  in what is left), ``ftyp`` comes first, ``moov`` and ``mdat`` are present.
+  in what is left), ``ftyp`` comes first, ``moov`` and ``mdat`` are present; then PyAV opens it
+  and decodes a video frame.
 * ``thumbnail``: a WebP. A RIFF header whose size field matches the file, form type ``WEBP``,
   chunks that tile the rest; then Pillow opens it as WEBP.
 * ``spritesheet``: a JPEG. SOI (``FFD8``) first, EOI (``FFD9``) last; then Pillow opens it as JPEG.
 
+The ``Content-Type`` the server declared must be the variant's (or say nothing: absent or
+``application/octet-stream``). A file that is another kind of media than the variant (the MP4
+a gateway serves in place of the thumbnail) is a :class:`MediaProblem` with ``found`` set to
+what it is, so the caller can tell "not this asset" from "a damaged asset".
+
 Pillow's WebP reader reads the whole file, so an image above :data:`MAX_IMAGE_BYTES` is refused
-rather than handed to it. :func:`media_problem` returns one line saying what is wrong, or
-``None``; it does blocking I/O, so callers run it in a worker thread.
+rather than handed to it. :func:`check_media` and :func:`media_problem` do blocking I/O, so
+callers run them in a worker thread.
 """
 
 from __future__ import annotations
 
 import os
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import av
+import av.error
 from PIL import Image
 
 from reelforge.core.models import Variant
 
-__all__ = ["MAX_IMAGE_BYTES", "describe_bytes", "media_problem"]
+__all__ = ["MAX_IMAGE_BYTES", "MediaProblem", "check_media", "describe_bytes", "media_problem"]
 
 MAX_IMAGE_BYTES = 128 * 1024 * 1024
 """Largest thumbnail or spritesheet accepted (Pillow reads a WebP whole to open it)."""
@@ -34,6 +43,8 @@ _MAX_BOXES = 100_000
 _MAX_CHUNKS = 10_000
 """Most RIFF chunks walked in a WebP (a real one has a handful, an animation one per frame)."""
 _SNIFF_BYTES = 64
+_MAX_PACKETS = 512
+"""Most video packets read looking for one that decodes to a frame."""
 
 _EXPECTED = {
     Variant.VIDEO: "an MP4 video",
@@ -41,6 +52,27 @@ _EXPECTED = {
     Variant.SPRITESHEET: "a JPEG image",
 }
 _ISO_BOXES = frozenset({b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pdin"})
+_MEDIA_TYPES = {
+    "an MP4 video": "video/mp4",
+    "a WebP image": "image/webp",
+    "a JPEG image": "image/jpeg",
+    "a PNG image": "image/png",
+    "a GIF image": "image/gif",
+    "a WebM or Matroska video": "video/webm",
+    "an AVI video": "video/x-msvideo",
+    "a WAV sound": "audio/wav",
+    "an MP3 sound": "audio/mpeg",
+}
+"""What :func:`describe_bytes` recognises as media, by its media type."""
+_ACCEPTED_TYPES = {
+    Variant.VIDEO: frozenset({"video/mp4", "application/mp4"}),
+    Variant.THUMBNAIL: frozenset({"image/webp"}),
+    Variant.SPRITESHEET: frozenset({"image/jpeg", "image/jpg", "image/pjpeg"}),
+}
+_UNDECLARED_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+"""Content types that claim nothing: the bytes alone decide."""
+_MEDIA_PREFIXES = ("video/", "image/", "audio/")
+_AV_ERRORS = (av.error.FFmpegError, OSError, ValueError, EOFError, IndexError)
 _PILLOW_ERRORS = (
     OSError,
     SyntaxError,
@@ -50,8 +82,21 @@ _PILLOW_ERRORS = (
 )
 
 
-def media_problem(path: Path, variant: Variant) -> str | None:
-    """What is wrong with ``path`` as the ``variant`` asset, in one line; ``None`` if nothing."""
+@dataclass(frozen=True, slots=True)
+class MediaProblem:
+    """What is wrong with a downloaded file, in one line."""
+
+    text: str
+    found: str | None = None
+    """The media type of what arrived when it is another kind of media than the variant
+    (``"video/mp4"`` for the thumbnail): not a damaged asset, a different one."""
+
+
+def check_media(
+    path: Path, variant: Variant, content_type: str | None = None
+) -> MediaProblem | None:
+    """What is wrong with ``path`` as the ``variant`` asset served as ``content_type``;
+    ``None`` if nothing."""
     variant = Variant(variant)
     expected = _EXPECTED[variant]
     with path.open("rb") as handle:
@@ -61,16 +106,42 @@ def media_problem(path: Path, variant: Variant) -> str | None:
         looks_like = describe_bytes(head)
         if looks_like != expected:
             seen = "the file is empty" if not head else f"the bytes look like {looks_like}"
-            return f"the {variant.value} is not {expected} ({seen})"
+            text = f"the {variant.value} is not {expected} ({seen})"
+            return MediaProblem(text, found=_MEDIA_TYPES.get(looks_like))
         if variant is Variant.VIDEO:
             damage = _mp4_damage(handle, size)
         elif variant is Variant.THUMBNAIL:
-            damage = _webp_damage(handle, size) or _image_damage(path, size, "WEBP")
+            damage = _webp_damage(handle, size)
         else:
-            damage = _jpeg_damage(handle, size) or _image_damage(path, size, "JPEG")
+            damage = _jpeg_damage(handle, size)
     if damage is None:
+        if variant is Variant.VIDEO:
+            damage = _decode_damage(path)
+        else:
+            damage = _image_damage(path, size, "WEBP" if variant is Variant.THUMBNAIL else "JPEG")
+    if damage is not None:
+        kind = expected.split(" ", 1)[1]
+        return MediaProblem(f"the {variant.value} is a damaged {kind}: {damage}")
+    return _type_problem(variant, content_type)
+
+
+def media_problem(path: Path, variant: Variant) -> str | None:
+    """What is wrong with ``path`` as the ``variant`` asset, in one line; ``None`` if nothing
+    (the bytes only: see :func:`check_media` for the declared content type too)."""
+    problem = check_media(path, variant)
+    return None if problem is None else problem.text
+
+
+def _type_problem(variant: Variant, content_type: str | None) -> MediaProblem | None:
+    """Whether the declared ``content_type`` (parameters ignored) fits ``variant``."""
+    declared = (content_type or "").split(";", 1)[0].strip().lower()
+    if declared in _UNDECLARED_TYPES or declared in _ACCEPTED_TYPES[variant]:
         return None
-    return f"the {variant.value} is a damaged {expected.split(' ', 1)[1]}: {damage}"
+    shown = declared[:60]
+    text = f"the server labels the {variant.value} as {shown!r}, not {variant.media_type!r}"
+    if declared.startswith(_MEDIA_PREFIXES):
+        return MediaProblem(text, found=shown)
+    return MediaProblem(text)
 
 
 def describe_bytes(head: bytes) -> str:
@@ -174,6 +245,26 @@ def _box_at(handle: BinaryIO, position: int, left: int) -> tuple[bytes, int] | s
             f"but only {left} remain"
         )
     return kind, box_size
+
+
+def _decode_damage(path: Path) -> str | None:
+    """Whether PyAV opens ``path`` and decodes a frame of its first video stream."""
+    try:
+        with av.open(str(path), mode="r") as container:
+            streams = container.streams.video
+            if not streams:
+                return "it has no video stream"
+            for count, packet in enumerate(container.demux(streams[0])):
+                if any(True for _ in packet.decode()):
+                    return None
+                if count >= _MAX_PACKETS:
+                    break
+            return "no video frame in it decodes"
+    except _AV_ERRORS as exc:
+        strerror = getattr(exc, "strerror", None)
+        text = strerror if isinstance(strerror, str) else str(exc)
+        reason = " ".join(text.replace(str(path), path.name).split())[:200]
+        return f"PyAV cannot decode it ({reason or type(exc).__name__})"
 
 
 def _webp_damage(handle: BinaryIO, size: int) -> str | None:

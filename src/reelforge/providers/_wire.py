@@ -13,27 +13,39 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from urllib.parse import quote
 
 import httpx
 
 from reelforge.core.errors import ErrorCategory, ProtocolError
 from reelforge.core.models import RemoteError, RemoteState, RemoteStatus
-from reelforge.providers._redact import clean_text
+from reelforge.providers._redact import REDACTED, clean_text
 
 __all__ = [
+    "MAX_ID_LENGTH",
+    "REQUEST_ID_HEADERS",
     "ListPage",
     "check_id",
     "decode_json",
     "failure_category",
+    "id_problem",
+    "id_segment",
     "is_valid_id",
     "parse_deleted",
     "parse_list_page",
     "parse_video",
     "poll_after_seconds",
     "request_id_of",
+    "shown_id",
 ]
 
-_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-.:]{0,127}", re.ASCII)
+MAX_ID_LENGTH = 1024
+"""Longest remote id accepted (a gateway's wrapped id is about 240 characters)."""
+REQUEST_ID_HEADERS = ("x-request-id", "x-litellm-call-id")
+"""Where a request id is read from, first match wins: the protocol's own header, then the one a
+gateway sends instead (LiteLLM's proxy sends only ``x-litellm-call-id``)."""
+_SHOWN_ID = 256
+"""Ids up to this long appear whole in messages; longer ones are shortened."""
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-.:+/=]{0,127}", re.ASCII)
 _MAX_POLL_AFTER = 24 * 3600.0
 _MAX_TEXT = 32_000 * 4  # a prompt is at most 32,000 characters; allow generous slack
@@ -59,27 +71,70 @@ _STATES: dict[str, RemoteState] = {
 _POLICY_WORDS = ("moderation", "policy", "safety", "content_filter", "guardrail")
 
 
-def is_valid_id(value: str) -> bool:
-    """Whether ``value`` is a safe job id: short, URL- and path-safe, never ``..``."""
-    return _ID_RE.fullmatch(value) is not None and ".." not in value
+def id_problem(value: str) -> str | None:
+    """What makes ``value`` unusable as a remote id, in a few words; ``None`` if it is usable.
+
+    Remote ids are opaque: any printable text of 1 to :data:`MAX_ID_LENGTH` characters
+    (base64's ``+ / =`` included, a gateway wraps the upstream id that way). Refused: an empty
+    id, a longer one, whitespace and characters that are not printable (control, format and
+    unassigned characters), an id made only of dots (``.`` and ``..`` would address another
+    path), and one that held the API key (the session redacted it). The answer never repeats
+    the id, so a huge one cannot flood a message.
+    """
+    if not value:
+        return "it is empty"
+    if len(value) > MAX_ID_LENGTH:
+        return f"it is {len(value)} characters long; at most {MAX_ID_LENGTH} are allowed"
+    for position, char in enumerate(value, start=1):
+        if char.isspace() or not char.isprintable():
+            kind = "whitespace" if char.isspace() else "not a printable character"
+            return f"character {position} is U+{ord(char):04X} ({kind})"
+    if not value.strip("."):
+        return "it is made only of dots"
+    if REDACTED in value:
+        return "it contained the API key"
+    return None
+
+
+def is_valid_id(value: object) -> bool:
+    """Whether ``value`` is a usable remote id (see :func:`id_problem`)."""
+    return isinstance(value, str) and id_problem(value) is None
 
 
 def check_id(value: object, *, what: str = "video id") -> str:
-    """``value`` if it is a safe id, else :class:`ProtocolError` (the value is never echoed)."""
+    """``value`` if it is a usable id, else :class:`ProtocolError` saying what is wrong (the
+    value itself is never echoed)."""
     if not isinstance(value, str):
         raise ProtocolError(f"{what} is not a string ({type(value).__name__})")
-    if not is_valid_id(value):
-        raise ProtocolError(f"{what} is not a safe identifier ({len(value)} characters)")
+    problem = id_problem(value)
+    if problem is not None:
+        raise ProtocolError(f"{what} is not usable: {problem}")
     return value
 
 
+def id_segment(remote_id: str) -> str:
+    """``remote_id`` as one URL path segment: every reserved character percent-encoded
+    (``/`` as ``%2F``, ``+`` as ``%2B``, ``=`` as ``%3D``), non-ASCII as UTF-8."""
+    return quote(remote_id, safe="")
+
+
+def shown_id(remote_id: str) -> str:
+    """``remote_id`` as a message shows it: whole up to 256 characters, else its start and end."""
+    if len(remote_id) <= _SHOWN_ID:
+        return remote_id
+    return f"{remote_id[:160]}...{remote_id[-60:]} ({len(remote_id)} characters)"
+
+
 def request_id_of(headers: httpx.Headers) -> str | None:
-    """The ``x-request-id`` header, if it is a short token of id characters (no spaces,
-    quotes or brackets: a redacted value is never one)."""
-    raw: str | None = headers.get("x-request-id")
-    if raw is None or _REQUEST_ID_RE.fullmatch(raw) is None:
-        return None
-    return raw
+    """The request id: ``x-request-id``, else a gateway's own (``x-litellm-call-id``).
+
+    Only a short token of id characters counts (no spaces, quotes or brackets: a redacted
+    value is never one); an unusable header is skipped for the next."""
+    for name in REQUEST_ID_HEADERS:
+        raw: str | None = headers.get(name)
+        if raw is not None and _REQUEST_ID_RE.fullmatch(raw) is not None:
+            return raw
+    return None
 
 
 def poll_after_seconds(headers: httpx.Headers) -> float | None:
@@ -119,29 +174,30 @@ def parse_video(data: object, headers: httpx.Headers | None = None) -> RemoteSta
     if kind != "video":
         raise ProtocolError(f"expected a video object, got object={_short(kind)}")
     remote_id = check_id(obj.get("id"))
+    shown = shown_id(remote_id)
     raw_status = obj.get("status")
     if not isinstance(raw_status, str):
-        raise ProtocolError(f"video {remote_id}: status is missing or not a string")
+        raise ProtocolError(f"video {shown}: status is missing or not a string")
     state = _STATES.get(raw_status.strip().lower())
     if state is None:
         raise ProtocolError(
-            f"video {remote_id}: unknown status {_short(raw_status)}; "
+            f"video {shown}: unknown status {_short(raw_status)}; "
             f"known: {', '.join(sorted(_STATES))}"
         )
-    created_at = _timestamp(obj, "created_at", remote_id, required=True)
+    created_at = _timestamp(obj, "created_at", shown, required=True)
     remixed = obj.get("remixed_from_video_id")
     return RemoteStatus(
         remote_id=remote_id,
         state=state,
-        progress=_progress(obj.get("progress"), state, remote_id),
-        model=_text(obj, "model", remote_id, limit=256),
-        seconds=_seconds(obj.get("seconds"), remote_id),
-        size=_text(obj, "size", remote_id, limit=32),
-        prompt=_text(obj, "prompt", remote_id, limit=_MAX_TEXT),
+        progress=_progress(obj.get("progress"), state, shown),
+        model=_text(obj, "model", shown, limit=256),
+        seconds=_seconds(obj.get("seconds"), shown),
+        size=_text(obj, "size", shown, limit=32),
+        prompt=_text(obj, "prompt", shown, limit=_MAX_TEXT),
         created_at=created_at,
-        completed_at=_timestamp(obj, "completed_at", remote_id),
-        expires_at=_timestamp(obj, "expires_at", remote_id),
-        error=_error(obj.get("error"), state, remote_id),
+        completed_at=_timestamp(obj, "completed_at", shown),
+        expires_at=_timestamp(obj, "expires_at", shown),
+        error=_error(obj.get("error"), state, shown),
         remixed_from=None if remixed is None else check_id(remixed, what="remixed_from_video_id"),
         poll_after=poll_after_seconds(headers) if headers is not None else None,
         request_id=request_id_of(headers) if headers is not None else None,
@@ -182,9 +238,9 @@ def parse_deleted(data: object, remote_id: str) -> None:
     """Check a deletion confirmation for ``remote_id``."""
     obj = _object(data, "deletion")
     if obj.get("id", remote_id) != remote_id:
-        raise ProtocolError(f"deletion of {remote_id} confirmed a different id")
+        raise ProtocolError(f"deletion of {shown_id(remote_id)} confirmed a different id")
     if obj.get("deleted") is not True:
-        raise ProtocolError(f"the server did not confirm the deletion of {remote_id}")
+        raise ProtocolError(f"the server did not confirm the deletion of {shown_id(remote_id)}")
 
 
 def _with_request_id(status: RemoteStatus, request_id: str | None) -> RemoteStatus:
@@ -204,12 +260,12 @@ def _short(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _text(obj: Mapping[str, object], key: str, remote_id: str, *, limit: int) -> str | None:
+def _text(obj: Mapping[str, object], key: str, shown: str, *, limit: int) -> str | None:
     value = obj.get(key)
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > limit:
-        raise ProtocolError(f"video {remote_id}: {key} is not a string of at most {limit} chars")
+        raise ProtocolError(f"video {shown}: {key} is not a string of at most {limit} chars")
     return value
 
 
@@ -221,29 +277,29 @@ def _number(value: object) -> float | None:
 
 
 def _timestamp(
-    obj: Mapping[str, object], key: str, remote_id: str, *, required: bool = False
+    obj: Mapping[str, object], key: str, shown: str, *, required: bool = False
 ) -> float | None:
     value = obj.get(key)
     if value is None:
         if required:
-            raise ProtocolError(f"video {remote_id}: {key} is missing")
+            raise ProtocolError(f"video {shown}: {key} is missing")
         return None
     number = _number(value)
     if number is None or not 0 <= number < 2**40:
-        raise ProtocolError(f"video {remote_id}: {key} is not a Unix timestamp")
+        raise ProtocolError(f"video {shown}: {key} is not a Unix timestamp")
     return number
 
 
-def _progress(value: object, state: RemoteState, remote_id: str) -> int:
+def _progress(value: object, state: RemoteState, shown: str) -> int:
     if value is None:
         return 100 if state is RemoteState.COMPLETED else 0
     number = _number(value)
     if number is None or not 0 <= number <= 100:
-        raise ProtocolError(f"video {remote_id}: progress {_short(value)} is not in 0..100")
+        raise ProtocolError(f"video {shown}: progress {_short(value)} is not in 0..100")
     return int(number)
 
 
-def _seconds(value: object, remote_id: str) -> int | None:
+def _seconds(value: object, shown: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 6:
@@ -253,22 +309,22 @@ def _seconds(value: object, remote_id: str) -> int | None:
     number = _number(value)
     if number is not None and number.is_integer() and 0 <= number < 10**6:
         return int(number)
-    raise ProtocolError(f"video {remote_id}: seconds {_short(value)} is not a whole number")
+    raise ProtocolError(f"video {shown}: seconds {_short(value)} is not a whole number")
 
 
-def _error(value: object, state: RemoteState, remote_id: str) -> RemoteError | None:
+def _error(value: object, state: RemoteState, shown: str) -> RemoteError | None:
     if value is None:
         if state is RemoteState.FAILED:
             return RemoteError(category=ErrorCategory.GENERATION_FAILED, message=_NO_REASON)
         return None
     if not isinstance(value, dict):
-        raise ProtocolError(f"video {remote_id}: error is not an object")
+        raise ProtocolError(f"video {shown}: error is not an object")
     message = value.get("message")
     code = value.get("code")
     if message is not None and not isinstance(message, str):
-        raise ProtocolError(f"video {remote_id}: error.message is not a string")
+        raise ProtocolError(f"video {shown}: error.message is not a string")
     if code is not None and not isinstance(code, str | int):
-        raise ProtocolError(f"video {remote_id}: error.code is not a string")
+        raise ProtocolError(f"video {shown}: error.code is not a string")
     code_text = None if code is None else clean_text(str(code), limit=_MAX_CODE) or None
     text = clean_text(message or "", limit=_MAX_ERROR_TEXT) or _NO_REASON
     return RemoteError(category=failure_category(code_text, text), message=text, code=code_text)

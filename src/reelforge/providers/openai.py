@@ -17,6 +17,21 @@ Retry and ambiguity rules (see :mod:`reelforge.providers._http` for the mechanic
   listing. That includes **503**: a load balancer's 503 usually means the request was not
   processed, but a gateway also answers 503 when its upstream timed out after accepting the
   job, and nothing in the response tells the two apart. Other 4xx are final.
+
+Gateways (LiteLLM's proxy first) serve the protocol with differences the adapter absorbs:
+
+* Ids are opaque, up to 1,024 printable characters (LiteLLM's are about 240, base64 with
+  ``+ / =``), percent-encoded as one path segment in every URL, never a path on disk.
+* The request id is ``x-request-id``, else the gateway's own ``x-litellm-call-id``.
+* An upstream error object written inside the gateway's ``error.message`` is unwrapped: its
+  message, param and code are the error's.
+* Operations a gateway does not offer raise :class:`UnsupportedOperationError` after one
+  request: list answered 400/404/405/501 (a bare 404 page still means the API is gone), delete
+  answered 405/501, a thumbnail or spritesheet answered 400/404/405/415/501 while the video
+  is completed.
+* A variant answered with another kind of media (the MP4 for the thumbnail) raises
+  :class:`AssetMismatchError`; ``DownloadResult.range_supported`` says whether ``Range`` was
+  honoured.
 """
 
 from __future__ import annotations
@@ -40,18 +55,21 @@ from reelforge.core.errors import (
     InvalidSpecError,
     NotFoundError,
     ProtocolError,
+    UnsupportedOperationError,
 )
 from reelforge.core.models import DownloadResult, JobSpec, RemoteState, RemoteStatus, Variant
 from reelforge.providers._download import DEFAULT_MAX_ASSET_BYTES, download_asset
-from reelforge.providers._errors import Endpoint, Site, VideoNotReadyError
+from reelforge.providers._errors import Endpoint, OptionalOperation, Site, VideoNotReadyError
 from reelforge.providers._http import Call, CallKind, Session
 from reelforge.providers._retry import RetryPolicy
 from reelforge.providers._wire import (
     ListPage,
-    is_valid_id,
+    id_problem,
+    id_segment,
     parse_deleted,
     parse_list_page,
     parse_video,
+    shown_id,
 )
 
 __all__ = ["OpenAIVideosProvider"]
@@ -65,6 +83,23 @@ _IMAGE_TYPES = {
 _MAX_REFERENCE_BYTES = 20 * 1024 * 1024
 _PAGE_SIZE = "100"
 _MAX_PAGES = 10_000
+_LIST = OptionalOperation(
+    operation="list", action="list videos", statuses=frozenset({400, 404, 405, 501})
+)
+"""Gateways often cannot list (LiteLLM answers 400 "LLM Provider NOT provided")."""
+_DELETE = OptionalOperation(
+    operation="delete", action="delete videos", statuses=frozenset({405, 501})
+)
+"""LiteLLM answers 405 Method Not Allowed. A 404 still means the video is not there."""
+_VARIANTS = {
+    variant: OptionalOperation(
+        operation=f"variant:{variant.value}",
+        action=f"serve the {variant.value} of a video",
+        statuses=frozenset({400, 404, 405, 415, 501}),
+    )
+    for variant in (Variant.THUMBNAIL, Variant.SPRITESHEET)
+}
+"""A 404 saying "not ready" or "expired" still means that (see ``_errors``)."""
 
 
 class OpenAIVideosProvider:
@@ -127,6 +162,14 @@ class OpenAIVideosProvider:
         Sends JSON, or multipart/form-data with an ``input_reference`` file part when the spec
         has a reference image. Raises :class:`InvalidSpecError` before sending anything if the
         spec breaks its model's capabilities.
+
+        ``token`` is accepted and not sent: this protocol cannot carry it. A create has no
+        metadata field (only ``model``, ``prompt``, ``input_reference``, ``seconds`` and
+        ``size``), no idempotency header and no webhook URL of its own, and a Video object
+        echoes nothing back but those. So :attr:`RemoteStatus.token` is always ``None`` here,
+        and reconciliation after an ambiguous create falls back to matching on what the
+        server echoes (model, size, seconds, creation time, and the prompt where it is
+        returned; LiteLLM's proxy does not return it).
         """
         spec = validate_spec(spec)
         fields = {
@@ -157,10 +200,10 @@ class OpenAIVideosProvider:
             raise InvalidSpecError("prompt is empty", field="prompt", value=prompt)
         call = Call(
             method="POST",
-            path=f"/videos/{remote_id}/remix",
+            path=f"/videos/{id_segment(remote_id)}/remix",
             kind=CallKind.CREATE,
             endpoint=Endpoint.ITEM,
-            label=f"remix video {remote_id}",
+            label=f"remix video {shown_id(remote_id)}",
             json={"prompt": prompt},
         )
         return await self._session.call(call, parse_video)
@@ -170,16 +213,16 @@ class OpenAIVideosProvider:
         remote_id = _caller_id(remote_id)
         call = Call(
             method="GET",
-            path=f"/videos/{remote_id}",
+            path=f"/videos/{id_segment(remote_id)}",
             kind=CallKind.READ,
             endpoint=Endpoint.ITEM,
-            label=f"fetch video {remote_id}",
+            label=f"fetch video {shown_id(remote_id)}",
         )
         status = await self._session.call(call, parse_video)
         if status.remote_id != remote_id:
-            other = self._session.site.clean(status.remote_id)
+            other = self._session.site.clean(shown_id(status.remote_id))
             raise ProtocolError(
-                f"fetch video {remote_id}: the server answered with video {other}",
+                f"fetch video {shown_id(remote_id)}: the server answered with video {other}",
                 request_id=status.request_id,
             )
         return status
@@ -231,6 +274,7 @@ class OpenAIVideosProvider:
             endpoint=Endpoint.COLLECTION,
             label="list videos",
             params=params,
+            optional=_LIST,
         )
         return await self._session.call(call, parse_list_page)
 
@@ -239,11 +283,12 @@ class OpenAIVideosProvider:
         remote_id = _caller_id(remote_id)
         call = Call(
             method="DELETE",
-            path=f"/videos/{remote_id}",
+            path=f"/videos/{id_segment(remote_id)}",
             kind=CallKind.READ,
             endpoint=Endpoint.ITEM,
-            label=f"delete video {remote_id}",
+            label=f"delete video {shown_id(remote_id)}",
             gone_ok_after_drop=True,
+            optional=_DELETE,
         )
 
         def parse(data: object, headers: httpx.Headers) -> None:
@@ -255,14 +300,20 @@ class OpenAIVideosProvider:
     async def download(self, remote_id: str, variant: Variant, dest: Path) -> DownloadResult:
         """Stream one asset to ``dest`` via ``dest.part``: resumable, hashed, fsynced, atomic.
 
-        Raises :class:`NotFoundError` while the video is not ready, and
-        :class:`AssetExpiredError` once its assets have expired. The asset must be the media of
-        its variant (MP4, WebP, JPEG) and at most ``max_asset_bytes``; anything else, a broken
-        transfer or a full disk included, raises a one-line :class:`DownloadError` (or another
-        :class:`~reelforge.core.errors.ReelforgeError`).
+        Raises :class:`VideoNotReadyError` (a :class:`NotFoundError`) while the video is not
+        ready, and :class:`AssetExpiredError` once its assets have expired. The asset must be
+        the media of its variant (MP4 that decodes, WebP, JPEG), served as its content type, and
+        at most ``max_asset_bytes``. Another kind of media (the MP4 a gateway sends for the
+        thumbnail) raises :class:`AssetMismatchError` and leaves nothing behind. A thumbnail or
+        spritesheet the endpoint refuses (400/404/405/415/501) while the video is completed
+        raises :class:`UnsupportedOperationError` (``operation="variant:thumbnail"``…). Anything
+        else, a broken transfer or a full disk included, raises a one-line
+        :class:`DownloadError` (or another :class:`~reelforge.core.errors.ReelforgeError`).
+        ``DownloadResult.range_supported`` says whether a resume's ``Range`` was honoured.
         """
         remote_id = _caller_id(remote_id)
         variant = Variant(variant)
+        label = f"download the {variant.value} of video {shown_id(remote_id)}"
         try:
             return await download_asset(
                 self._session,
@@ -270,34 +321,55 @@ class OpenAIVideosProvider:
                 variant=variant,
                 dest=dest,
                 max_bytes=self._max_asset_bytes,
+                optional=None if variant is Variant.VIDEO else _VARIANTS[variant],
             )
         except VideoNotReadyError:
             raise
+        except UnsupportedOperationError as exc:
+            # Only a completed video proves it is the variant, not the job, that is missing.
+            status = await self._expired_or(remote_id, dest, label, exc)
+            if status.state is RemoteState.COMPLETED:
+                raise
+            raise VideoNotReadyError(
+                f"{label} failed: the video is {status.state.value}, not completed",
+                status_code=exc.status_code,
+                request_id=exc.request_id,
+            ) from exc
         except NotFoundError as exc:
             if type(exc) is not NotFoundError:
                 raise
             # A bare 404: ask the job itself whether its assets expired.
-            status = await self.fetch(remote_id)
-            expires_at = status.expires_at
-            if status.state is RemoteState.EXPIRED or (
-                expires_at is not None and expires_at <= self._clock.now()
-            ):
-                dest.with_name(dest.name + ".part").unlink(missing_ok=True)
-                raise AssetExpiredError(
-                    f"download the {variant.value} of video {remote_id}: the assets expired"
-                ) from exc
+            await self._expired_or(remote_id, dest, label, exc)
             raise
+
+    async def _expired_or(
+        self, remote_id: str, dest: Path, label: str, cause: Exception
+    ) -> RemoteStatus:
+        """The job's status; :class:`AssetExpiredError` (from ``cause``) if its assets expired."""
+        status = await self.fetch(remote_id)
+        expires_at = status.expires_at
+        if status.state is RemoteState.EXPIRED or (
+            expires_at is not None and expires_at <= self._clock.now()
+        ):
+            dest.with_name(dest.name + ".part").unlink(missing_ok=True)
+            raise AssetExpiredError(f"{label}: the assets expired") from cause
+        return status
 
 
 def _caller_id(remote_id: str) -> str:
-    """A caller-supplied id, checked like a server's before it goes into a URL.
+    """A caller-supplied id, checked like a server's before it goes into a URL (where it is
+    percent-encoded: it is opaque, ``/`` and ``+`` included).
 
-    Raises :class:`ProtocolError` with category ``invalid_request`` (retrying cannot help).
+    Raises :class:`ProtocolError` with category ``invalid_request`` (retrying cannot help),
+    saying what is wrong without repeating the id.
     """
-    if not isinstance(remote_id, str) or not is_valid_id(remote_id):
+    if not isinstance(remote_id, str):
+        problem = f"it is a {type(remote_id).__name__}, not a string"
+    else:
+        problem = id_problem(remote_id) or ""
+    if problem:
         raise ProtocolError(
-            "not a valid video id (expected letters, digits, '_', '-', '.', ':', "
-            "at most 128 characters, no '..'); nothing was sent",
+            f"not a valid video id: {problem}; nothing was sent",
             category=ErrorCategory.INVALID_REQUEST,
         )
     return remote_id
