@@ -13,6 +13,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 
 from reelforge.app import (
     BatchResult,
+    FailureReason,
     Forge,
     GenerateEvent,
     GenerateResult,
@@ -74,6 +75,7 @@ __all__ = [
     "DownloadResult",
     "EndpointGoneError",
     "ErrorCategory",
+    "FailureReason",
     "Forge",
     "GenerateEvent",
     "GenerateResult",

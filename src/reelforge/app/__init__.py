@@ -1,5 +1,5 @@
-"""The application layer: the :class:`Forge` facade, the single-video pipeline, batch and
-campaign runs."""
+"""The application layer: the :class:`Forge` facade, batch and campaign runs, and one video
+(a one-job batch) on the durable engine."""
 
 from reelforge.app.batchrun import BatchResult, run_batch
 from reelforge.app.campaignrun import (
@@ -10,8 +10,13 @@ from reelforge.app.campaignrun import (
     run_campaign,
 )
 from reelforge.app.forge import Forge
-from reelforge.app.generate import GenerateEvent, GenerateResult, Phase, run_generate
-from reelforge.app.jobfile import StatusEntry
+from reelforge.app.generate import (
+    FailureReason,
+    GenerateEvent,
+    GenerateResult,
+    Phase,
+    StatusEntry,
+)
 from reelforge.app.sync import generate, run
 from reelforge.core.polling import PollPolicy
 
@@ -19,6 +24,7 @@ __all__ = [
     "BatchResult",
     "CampaignResult",
     "CampaignReview",
+    "FailureReason",
     "Forge",
     "GenerateEvent",
     "GenerateResult",
@@ -31,5 +37,4 @@ __all__ = [
     "run",
     "run_batch",
     "run_campaign",
-    "run_generate",
 ]

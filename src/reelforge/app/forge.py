@@ -24,9 +24,18 @@ from reelforge.app.campaignrun import (
     review_campaign,
     run_campaign,
 )
-from reelforge.app.generate import GenerateEvent, GenerateResult, run_generate
+from reelforge.app.generate import (
+    GenerateEvent,
+    GenerateResult,
+    check_recorded,
+    chosen_database,
+    generate_database,
+    one_job_batch,
+    run_one,
+)
 from reelforge.batch import Batch
 from reelforge.campaign import Campaign
+from reelforge.core.capabilities import validate_spec
 from reelforge.core.clock import Clock, SystemClock
 from reelforge.core.config import DEFAULT_BASE_URL, Settings
 from reelforge.core.errors import ConfigError, InvalidSpecError
@@ -321,24 +330,48 @@ class Forge:
         out: Path | None = None,
         job_id: str | None = None,
         on_event: Callable[[GenerateEvent], None] | None = None,
+        db: str | Path | None = None,
     ) -> GenerateResult:
-        """Create one video and download its assets to ``out / job_id``."""
+        """Create one video and download its assets into ``out / job_id``.
+
+        The video is a one-job batch named ``job_id`` (default: the date, time and the
+        prompt's first words) on the durable engine, its files written straight into that
+        folder. It is recorded in ``db`` when given; else in this forge's database when one
+        was chosen (``Forge(db=...)`` or ``REELFORGE_DB_URL``), where ``reelforge status
+        <job_id>`` shows it afterwards and the same ``job_id`` continues it; else in a
+        throwaway database that is removed when this returns.
+
+        Raises :class:`~reelforge.InvalidSpecError` or :class:`~reelforge.ConfigError` before
+        anything is sent when the spec, its provider, ``job_id``, ``out`` or ``db`` is
+        unusable. A job that fails (the provider refused the create, or failed the video) is
+        *returned* with its state and reason. ``on_event`` gets each step the engine records.
+        """
+        spec = validate_spec(spec)
+        self.providers().check([spec.provider])
+        if job_id is not None:
+            one_job_batch(job_id, spec)  # a bad job id is refused before any folder is made
         out_dir = check_output_dir(out or self.out)
-        return await run_generate(
-            self.provider,
-            spec,
-            job_id=job_id or _new_job_id(spec, out_dir),
-            out_dir=out_dir,
-            base_url=self.base_url,
-            clock=self.clock,
-            poll=self.poll,
-            prices=self.prices,
-            on_event=on_event,
-        )
+        batch = one_job_batch(job_id or _new_job_id(spec, out_dir), spec)
+        chosen = db if db is not None else chosen_database(self.db_url, self.settings)
+        with generate_database(chosen) as where:
+            own, self.db_url = self.db_url, database_location(where, self.settings)
+            try:
+                # running() reads db_url once, on entry: the forge keeps its own database.
+                async with self.running(
+                    prepare=lambda store, engine: check_recorded(
+                        store, batch, providers=engine.providers
+                    ),
+                    batch=batch.name,
+                ) as (engine, _):
+                    self.db_url = own
+                    return await run_one(engine, batch, out=out_dir, on_event=on_event)
+            finally:
+                self.db_url = own
 
 
 def _new_job_id(spec: JobSpec, out_dir: Path) -> str:
-    """``20261125-101500-a-red-kite-over-dunes``, made unique within ``out_dir``."""
+    """``20261125-101500-a-red-kite-over-dunes``, made unique within ``out_dir``: a safe
+    batch name (no ``--``, at most 64 characters)."""
     stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{slugify(spec.prompt, max_length=32)}"
     candidate, n = stem, 1
     while (out_dir / candidate).exists():

@@ -1,72 +1,131 @@
-"""One video from prompt to verified files on disk: submit, poll, download, record.
+"""One video as a one-job batch on the durable engine (``reelforge generate``,
+``Forge.generate``, ``reelforge.generate()``).
 
-This is the simple, in-memory path behind ``reelforge generate``. Batches run on the durable
-engine instead; both share the provider adapter and the output layout.
+The job runs exactly like a batch's: the create is fenced by a recorded intent, the job is
+polled, its assets are downloaded and verified, and the engine writes its ``job.json``. The
+batch is *flat* and named after the job id, so the files land straight in ``OUT/<job id>/``.
+
+Unless the caller chose a database, the job is recorded in a throwaway one (a temporary folder,
+removed when the run returns); a chosen one keeps it, for ``reelforge status <job id>``.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Mapping
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 
-from reelforge.app.jobfile import StatusEntry, write_job_file
-from reelforge.core.capabilities import validate_spec
-from reelforge.core.clock import Clock, SystemClock
-from reelforge.core.errors import ErrorCategory, RateLimitedError, TransientError
-from reelforge.core.models import (
-    DownloadResult,
-    JobSpec,
-    JobState,
-    RemoteError,
-    RemoteState,
-    RemoteStatus,
-    Variant,
-)
-from reelforge.core.polling import Observation, PollPolicy
-from reelforge.core.pricing import PriceTable, estimate_cost
-from reelforge.providers.base import Provider
+from reelforge.app.batchrun import check_resumable
+from reelforge.batch import Batch
+from reelforge.batch.ids import SAFE_NAME_PATTERN, name_problem
+from reelforge.core.config import DEFAULT_DB_PATH, Settings
+from reelforge.core.errors import ConfigError, ErrorCategory, InvalidSpecError
+from reelforge.core.models import DownloadResult, JobSpec, JobState, Variant
+from reelforge.engine import Engine, context, records
+from reelforge.providers.registry import Providers
+from reelforge.store import EventKind, EventRow, JobRow, Store
 
-__all__ = ["GenerateEvent", "GenerateResult", "Phase", "run_generate"]
+__all__ = [
+    "FailureReason",
+    "GenerateEvent",
+    "GenerateResult",
+    "Phase",
+    "StatusEntry",
+    "check_recorded",
+    "chosen_database",
+    "generate_database",
+    "one_job_batch",
+    "run_one",
+    "throwaway_database",
+]
+
+_STATUS_KINDS = frozenset(
+    {EventKind.STATE, EventKind.PROGRESS, EventKind.INTENT, EventKind.REMOTE_ID}
+)
+"""The events that change a job's state or progress (its status history)."""
+_VARIANTS = list(Variant)
 
 
 class Phase(StrEnum):
-    """Where a single-video run is."""
+    """What a progress event reports."""
 
     SUBMITTED = "submitted"
-    """The provider accepted the job."""
+    """The provider accepted the job: its remote id is recorded."""
     STATUS = "status"
-    """A new status was observed."""
+    """The job's state or progress changed."""
     DOWNLOADING = "downloading"
-    """An asset download started."""
+    """The job completed on the provider; its assets are being fetched."""
     DOWNLOADED = "downloaded"
-    """An asset is on disk and verified."""
+    """An asset is on disk and verified (``variant`` says which)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class GenerateEvent:
-    """Progress report passed to the ``on_event`` callback."""
+    """Progress report passed to the ``on_event`` callback, read from the job's recorded
+    history as the engine works on it."""
 
     phase: Phase
-    status: RemoteStatus
+    state: JobState
+    progress: int
+    at: float
+    """When the engine recorded it (Unix time)."""
+    remote_id: str | None = None
+    """The provider's id for the job, once it is known."""
     variant: Variant | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class StatusEntry:
+    """One recorded state or progress of the job, for its history."""
+
+    at: float
+    status: str
+    """The job's state (``submitting``, ``queued``, ``in_progress`` … ``done``)."""
+    progress: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"at": self.at, "status": self.status, "progress": self.progress}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FailureReason:
+    """Why a job did not end ``done``: its category and message as recorded, and the
+    provider's error ``code`` and offending ``param`` where the engine recorded them."""
+
+    category: ErrorCategory
+    message: str
+    code: str | None = None
+    param: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "category": self.category.value,
+            "message": self.message,
+            "code": self.code,
+            "param": self.param,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class GenerateResult:
-    """The outcome of one video: ``state`` is ``done`` or ``failed``."""
+    """The outcome of one video: ``state`` is ``done``, or ``failed`` / ``needs_review`` /
+    ``canceled`` with ``error`` saying why."""
 
     job_id: str
+    """The job's folder name under ``out``, and its batch id in the database."""
     spec: JobSpec
     state: JobState
-    status: RemoteStatus
+    remote_id: str | None
+    """The provider's id for the job (``None`` when nothing was created)."""
     job_dir: Path
     estimated_cost: Decimal | None
     cost: Decimal | None
-    error: RemoteError | None = None
+    error: FailureReason | None = None
     assets: Mapping[Variant, DownloadResult] = field(default_factory=dict)
     history: tuple[StatusEntry, ...] = ()
 
@@ -76,156 +135,194 @@ class GenerateResult:
         return self.state is JobState.DONE
 
 
-async def run_generate(
-    provider: Provider,
-    spec: JobSpec,
+def one_job_batch(job_id: str, spec: JobSpec) -> Batch:
+    """A batch named ``job_id`` holding ``spec`` alone. :class:`InvalidSpecError` (field
+    ``job_id``) when ``job_id`` is not a safe batch name; the spec is checked like a batch
+    file's."""
+    problem = name_problem(job_id, batch=True)
+    if problem is not None:
+        raise InvalidSpecError(
+            f"job_id: {problem}", field="job_id", value=job_id, allowed=(SAFE_NAME_PATTERN,)
+        )
+    return Batch.from_specs(job_id, [spec])
+
+
+def check_recorded(store: Store, batch: Batch, *, providers: Providers) -> None:
+    """Before the engine starts: :func:`~reelforge.app.batchrun.check_resumable`, and a
+    :class:`ConfigError` (exit 2) when the database already holds a job of that id for
+    another spec (running the same job again continues it instead)."""
+    check_resumable(store, batch.name, providers=providers)
+    (wanted,) = batch.jobs
+    recorded = store.jobs(batch.name)
+    if recorded and [(job.key, job.spec) for job in recorded] != [(wanted.key, wanted.spec)]:
+        raise ConfigError(
+            f"job {batch.name} is already recorded in this database for another prompt or "
+            "settings: give another job id, or another --db"
+        )
+
+
+async def run_one(
+    engine: Engine,
+    batch: Batch,
     *,
-    job_id: str,
-    out_dir: Path,
-    base_url: str,
-    clock: Clock | None = None,
-    poll: PollPolicy | None = None,
-    prices: PriceTable | None = None,
+    out: Path,
     on_event: Callable[[GenerateEvent], None] | None = None,
-    rng: random.Random | None = None,
 ) -> GenerateResult:
-    """Create one video and collect its assets into ``out_dir / job_id``.
+    """Record, enqueue and wait for the one-job ``batch`` on a running ``engine``, its files
+    straight in ``out/<batch>/``; return how it ended, read from the store."""
+    batch_id = await engine.submit(batch, out=out, flat=True)
+    store = engine.store
+    (job,) = store.jobs(batch_id)
+    follow = _Follower(store, job.id, on_event) if on_event is not None else None
+    await engine.wait(batch_id, on_update=follow)
+    ended = store.get_job(job.id)
+    job_dir = out / batch_id
+    if ended.state is not JobState.DONE and (job_dir / "job.json").is_file():
+        # The engine writes job.json at the intent, at the remote id and when done: the
+        # record beside the files also says how a job that did not finish ended (with the
+        # engine's own writer), so it is never left saying "submitting" or "queued".
+        records.write_job_file(context.current(), ended, state=ended.state)
+    return _result(store, ended, job_dir=job_dir)
 
-    Raises :class:`reelforge.InvalidSpecError` before sending anything when ``spec`` is invalid,
-    and provider errors that polling cannot outlast. A job the provider fails is *returned* with
-    ``state=failed`` and the provider's reason.
-    """
-    clock = clock or SystemClock()
-    poll = poll or PollPolicy()
-    spec = validate_spec(spec)
-    estimate = estimate_cost(spec, prices)
-    notify = on_event or (lambda _event: None)
-    job_dir = out_dir / job_id
-    history: list[StatusEntry] = []
 
-    def observe(status: RemoteStatus) -> None:
-        last = history[-1] if history else None
-        if last is None or (last.status, last.progress) != (status.state.value, status.progress):
-            history.append(
-                StatusEntry(at=clock.now(), status=status.state.value, progress=status.progress)
-            )
+@contextlib.contextmanager
+def generate_database(chosen: str | Path | None) -> Iterator[str | Path]:
+    """``chosen``; or, when it is ``None``, a throwaway SQLite database in a new temporary
+    folder that is removed, with everything in it, on exit."""
+    if chosen is not None:
+        yield chosen
+        return
+    with throwaway_database() as url:
+        yield url
 
-    status = await provider.submit(spec)
-    observe(status)
-    notify(GenerateEvent(phase=Phase.SUBMITTED, status=status))
-    status = await _wait_until_terminal(
-        provider, status, clock=clock, poll=poll, rng=rng, observe=observe, notify=notify
-    )
 
-    def finish(
+@contextlib.contextmanager
+def throwaway_database() -> Iterator[str]:
+    """The URL of a new SQLite database in a temporary folder, removed on exit."""
+    folder = Path(tempfile.mkdtemp(prefix="reelforge-generate-"))
+    try:
+        yield f"sqlite:///{folder / 'reelforge.db'}"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def chosen_database(db_url: str, settings: Settings) -> str | None:
+    """``db_url`` if it is a database someone chose (``REELFORGE_DB_URL`` is set, or it is
+    not the default ``.reelforge/reelforge.db`` of the current folder), else ``None``."""
+    if settings.reelforge_db_url is not None:
+        return db_url
+    default = f"sqlite:///{DEFAULT_DB_PATH.expanduser().resolve()}"
+    return None if db_url == default else db_url
+
+
+class _Follower:
+    """Turns the job's newly recorded events into :class:`GenerateEvent` s (an
+    ``Engine.wait`` update hook: it reads the history at every check)."""
+
+    def __init__(self, store: Store, job_id: str, notify: Callable[[GenerateEvent], None]) -> None:
+        self._store = store
+        self._job_id = job_id
+        self._notify = notify
+        self._seen = 0
+        self._remote_id: str | None = None
+        self._last: tuple[JobState, int] | None = None
+
+    def __call__(self, _summary: object) -> None:
+        for event in self._store.history(self._job_id):
+            if event.id <= self._seen:
+                continue
+            self._seen = event.id
+            found = self._event(event)
+            if found is not None:
+                self._notify(found)
+
+    def _event(self, event: EventRow) -> GenerateEvent | None:
+        if event.kind is EventKind.REMOTE_ID:
+            remote = event.data.get("remote_id")
+            self._remote_id = remote if isinstance(remote, str) else self._remote_id
+        if event.kind is EventKind.ASSET:
+            variant = Variant(str(event.data.get("variant")))
+            state, progress = self._last or (JobState.DOWNLOADING, 100)
+            return self._make(Phase.DOWNLOADED, event, state, progress, variant)
+        if event.kind not in _STATUS_KINDS or event.state is None:
+            return None
+        progress = event.progress if event.progress is not None else 0
+        self._last = (event.state, progress)
+        if event.kind is EventKind.REMOTE_ID:
+            return self._make(Phase.SUBMITTED, event, event.state, progress)
+        if event.state is JobState.DOWNLOADING:
+            return self._make(Phase.DOWNLOADING, event, event.state, progress)
+        return self._make(Phase.STATUS, event, event.state, progress)
+
+    def _make(
+        self,
+        phase: Phase,
+        event: EventRow,
         state: JobState,
-        error: RemoteError | None,
-        assets: Mapping[Variant, DownloadResult],
-        cost: Decimal | None,
-    ) -> GenerateResult:
-        write_job_file(
-            job_dir / "job.json",
-            job_id=job_id,
-            spec=spec,
-            provider_base_url=base_url,
-            status=status,
-            history=history,
-            assets={variant.value: result for variant, result in assets.items()},
-            estimated_cost=estimate,
-            cost=cost,
-        )
-        return GenerateResult(
-            job_id=job_id,
-            spec=spec,
+        progress: int,
+        variant: Variant | None = None,
+    ) -> GenerateEvent:
+        return GenerateEvent(
+            phase=phase,
             state=state,
-            status=status,
-            job_dir=job_dir,
-            estimated_cost=estimate,
-            cost=cost,
-            error=error,
-            assets=dict(assets),
-            history=tuple(history),
+            progress=progress,
+            at=event.at,
+            remote_id=self._remote_id,
+            variant=variant,
         )
 
-    if status.state is not RemoteState.COMPLETED:
-        error = status.error or RemoteError(
-            category=_category_for(status.state),
-            message=f"the job ended {status.state.value}",
+
+def _result(store: Store, job: JobRow, *, job_dir: Path) -> GenerateResult:
+    events = store.history(job.id)
+    assets = {
+        row.variant: DownloadResult(
+            variant=row.variant,
+            path=row.path,
+            size=row.bytes,
+            sha256=row.sha256,
+            derived=row.derived,
         )
-        return finish(JobState.FAILED, error, {}, Decimal("0") if estimate is not None else None)
-
-    assets: dict[Variant, DownloadResult] = {}
-    for variant in provider.capabilities(spec.model).variants:
-        notify(GenerateEvent(phase=Phase.DOWNLOADING, status=status, variant=variant))
-        assets[variant] = await provider.download(
-            status.remote_id, variant, job_dir / variant.filename
-        )
-        notify(GenerateEvent(phase=Phase.DOWNLOADED, status=status, variant=variant))
-    return finish(JobState.DONE, None, assets, estimate)
-
-
-async def _wait_until_terminal(
-    provider: Provider,
-    status: RemoteStatus,
-    *,
-    clock: Clock,
-    poll: PollPolicy,
-    rng: random.Random | None,
-    observe: Callable[[RemoteStatus], None],
-    notify: Callable[[GenerateEvent], None],
-) -> RemoteStatus:
-    """Poll until the job is terminal, outlasting transient errors until ``poll.timeout``."""
-    deadline = clock.now() + poll.timeout
-    seen = [Observation(at=clock.now(), progress=status.progress)]
-    failures = 0
-    while not status.state.is_terminal:
-        if clock.now() >= deadline:
-            # One last look: a paid video that finished late is still collected.
-            status = await provider.fetch(status.remote_id)
-            if not status.state.is_terminal:
-                return _timed_out(status, poll.timeout)
-            break
-        delay = poll.next_delay(seen, hint=status.poll_after, started_at=status.created_at, rng=rng)
-        await clock.sleep(delay)
-        try:
-            status = await provider.fetch(status.remote_id)
-            failures = 0
-        except RateLimitedError as exc:
-            await clock.sleep(exc.retry_after or poll.first)
-            continue
-        except TransientError:
-            failures += 1
-            await clock.sleep(min(poll.ceiling, poll.first * 2**failures))
-            continue
-        seen.append(Observation(at=clock.now(), progress=status.progress))
-        observe(status)
-        notify(GenerateEvent(phase=Phase.STATUS, status=status))
-    return status
-
-
-def _timed_out(status: RemoteStatus, timeout: float) -> RemoteStatus:
-    """A failed status with category ``timeout`` that keeps the remote id (still collectable)."""
-    return RemoteStatus(
-        remote_id=status.remote_id,
-        state=RemoteState.FAILED,
-        progress=status.progress,
-        model=status.model,
-        seconds=status.seconds,
-        size=status.size,
-        prompt=status.prompt,
-        created_at=status.created_at,
-        error=RemoteError(
-            category=ErrorCategory.TIMEOUT,
-            message=(
-                f"still {status.state.value} after {timeout:.0f} s; it may finish later on "
-                f"the provider (remote id {status.remote_id})"
-            ),
-        ),
-        provider_status=status.provider_status,
+        for row in sorted(store.assets(job.id), key=lambda row: _VARIANTS.index(row.variant))
+    }
+    return GenerateResult(
+        job_id=job.batch_id,
+        spec=job.spec,
+        state=job.state,
+        remote_id=job.remote_id,
+        job_dir=job_dir,
+        estimated_cost=job.estimated_cost,
+        cost=job.actual_cost,
+        error=_failure(job, events),
+        assets=assets,
+        history=_history(events),
     )
 
 
-def _category_for(state: RemoteState) -> ErrorCategory:
-    if state is RemoteState.EXPIRED:
-        return ErrorCategory.EXPIRED
-    return ErrorCategory.GENERATION_FAILED
+def _failure(job: JobRow, events: list[EventRow]) -> FailureReason | None:
+    """Why the job did not end ``done``; ``code`` and ``param`` come from the event that
+    ended it, where the engine put them."""
+    if job.state is JobState.DONE or (job.category is None and job.error is None):
+        return None
+    ending = next(
+        (e for e in reversed(events) if e.kind in _STATUS_KINDS and e.state is job.state), None
+    )
+    data = ending.data if ending is not None else {}
+    code, param = data.get("code"), data.get("param")
+    return FailureReason(
+        category=job.category or ErrorCategory.GENERATION_FAILED,
+        message=job.error or f"the job ended {job.state.value}",
+        code=code if isinstance(code, str) else None,
+        param=param if isinstance(param, str) else None,
+    )
+
+
+def _history(events: list[EventRow]) -> tuple[StatusEntry, ...]:
+    entries: list[StatusEntry] = []
+    for event in events:
+        if event.kind not in _STATUS_KINDS or event.state is None:
+            continue
+        progress = event.progress if event.progress is not None else 0
+        last = entries[-1] if entries else None
+        if last is None or (last.status, last.progress) != (event.state.value, progress):
+            entries.append(StatusEntry(at=event.at, status=event.state.value, progress=progress))
+    return tuple(entries)

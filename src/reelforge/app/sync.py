@@ -9,8 +9,9 @@ from pathlib import Path
 
 from reelforge.app.batchrun import BatchResult
 from reelforge.app.forge import Forge
-from reelforge.app.generate import GenerateResult
+from reelforge.app.generate import GenerateResult, generate_database
 from reelforge.batch import Batch, load_batch
+from reelforge.core.config import Settings
 from reelforge.core.models import JobSpec
 
 __all__ = ["generate", "run"]
@@ -25,12 +26,16 @@ def generate(
     input_reference: Path | None = None,
     labels: Mapping[str, str] | None = None,
     out: Path = Path("reelforge-out"),
+    db: str | Path | None = None,
     base_url: str | None = None,
     simulator: bool | None = None,
 ) -> GenerateResult:
     """Generate one video and download its assets; blocks until done or failed.
 
-    With no ``OPENAI_API_KEY`` and no ``base_url``, runs against the built-in simulator.
+    It runs as a one-job batch on the durable engine, recorded in ``db`` (or
+    ``REELFORGE_DB_URL``) when one is given, else in a throwaway database removed when this
+    returns. With no ``OPENAI_API_KEY`` and no ``base_url``, runs against the built-in
+    simulator.
     """
     spec = JobSpec(
         prompt=prompt,
@@ -41,11 +46,12 @@ def generate(
         labels=labels or {},
     )
 
-    async def _run() -> GenerateResult:
-        async with Forge(base_url=base_url, simulator=simulator, out=out) as forge:
-            return await forge.generate(spec)
+    async def _run(where: str | Path) -> GenerateResult:
+        async with Forge(base_url=base_url, simulator=simulator, out=out, db=where) as forge:
+            return await forge.generate(spec, db=where)
 
-    return asyncio.run(_run())
+    with generate_database(db if db is not None else Settings().reelforge_db_url) as where:
+        return asyncio.run(_run(where))
 
 
 def run(

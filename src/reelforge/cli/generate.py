@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +14,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 
 from reelforge.app.forge import Forge
-from reelforge.app.generate import GenerateEvent, GenerateResult, Phase
+from reelforge.app.generate import GenerateEvent, GenerateResult, Phase, generate_database
 from reelforge.cli._common import (
     ExitCode,
     err_console,
@@ -22,11 +24,28 @@ from reelforge.cli._common import (
 )
 from reelforge.cli._options import BaseUrlOption, JsonOption, SimulatorOption
 from reelforge.core.capabilities import validate_spec
-from reelforge.core.models import JobSpec, RemoteState
+from reelforge.core.config import Settings, display_url
+from reelforge.core.errors import (
+    ConfigError,
+    InvalidSpecError,
+    ProviderError,
+    ReelforgeError,
+)
+from reelforge.core.models import JobSpec, JobState
 from reelforge.core.paths import check_output_dir
 from reelforge.core.pricing import estimate_cost
 
 __all__ = ["generate"]
+
+GenerateDbOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Keep the job in this database (a SQLite path or a URL), where `reelforge status "
+        "JOB` shows it [env: REELFORGE_DB_URL]. Default: a throwaway database, removed when "
+        "the command ends.",
+        show_default=False,
+    ),
+]
 
 
 def generate(
@@ -42,16 +61,21 @@ def generate(
         Path | None,
         typer.Option("--input-reference", help="Image for the first frame (must match --size)."),
     ] = None,
-    out: Annotated[Path, typer.Option(help="Folder for the job's files.")] = Path("reelforge-out"),
+    out: Annotated[Path, typer.Option(help="Folder for the job's files: OUT/<job>/.")] = Path(
+        "reelforge-out"
+    ),
+    db: GenerateDbOption = None,
     base_url: BaseUrlOption = None,
     simulator: SimulatorOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Generate one video and download it with its thumbnail and spritesheet.
 
-    Exit codes: 0 done, 1 the job failed (the provider's reason is shown), 2 bad input.
+    The video runs as a one-job batch on the durable engine (a create is never sent twice).
+    Exit codes: 0 done, 1 the job failed (the provider's reason is shown; with --json, in the
+    "error" object on stdout), 2 bad input (nothing was sent).
     """
-    with reelforge_errors():
+    with reelforge_errors(), _json_errors(as_json):
         spec = validate_spec(
             JobSpec(
                 prompt=prompt,
@@ -61,16 +85,26 @@ def generate(
                 input_reference=input_reference,
             )
         )
-        forge = Forge(base_url=base_url, simulator=simulator, out=check_output_dir(out))
-        result = asyncio.run(_run(forge, spec, show_progress=not as_json))
+        chosen = db if db is not None else Settings().reelforge_db_url
+        with generate_database(chosen) as where:
+            forge = Forge(
+                base_url=base_url, simulator=simulator, out=check_output_dir(out), db=where
+            )
+            result = asyncio.run(
+                _run(forge, spec, db=where, recorded=chosen is not None, show_progress=not as_json)
+            )
+    if not result.ok:
+        _print_reason(result)
     if as_json:
-        print_json(_result_dict(result, forge))
+        print_json(_result_dict(result, forge, recorded=chosen is not None))
     else:
-        _print_summary(result)
+        _print_summary(result, database=forge.db_url if chosen is not None else None)
     raise typer.Exit(int(ExitCode.OK if result.ok else ExitCode.FAILED))
 
 
-async def _run(forge: Forge, spec: JobSpec, *, show_progress: bool) -> GenerateResult:
+async def _run(
+    forge: Forge, spec: JobSpec, *, db: str | Path, recorded: bool, show_progress: bool
+) -> GenerateResult:
     async with forge:
         if forge.using_simulator:
             err_console.print(
@@ -79,11 +113,13 @@ async def _run(forge: Forge, spec: JobSpec, *, show_progress: bool) -> GenerateR
             )
         estimate = estimate_cost(spec, forge.prices)
         price = f"${estimate:.2f}" if estimate is not None else "unknown (model not in price table)"
+        where = f"; database {display_url(forge.db_url)}" if recorded else ""
         err_console.print(
-            f"{spec.model}, {spec.seconds} s, {spec.size}; estimated cost {price}", highlight=False
+            f"{spec.model}, {spec.seconds} s, {spec.size}; estimated cost {price}{where}",
+            highlight=False,
         )
         if not show_progress:
-            return await forge.generate(spec)
+            return await forge.generate(spec, db=db)
         with Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -93,19 +129,45 @@ async def _run(forge: Forge, spec: JobSpec, *, show_progress: bool) -> GenerateR
             TimeElapsedColumn(),
             console=err_console,
         ) as progress:
-            task = progress.add_task(escape(_short(spec.prompt)), total=100, status="submitting")
-            return await forge.generate(spec, on_event=lambda e: _update(progress, task, e))
+            task = progress.add_task(escape(_short(spec.prompt)), total=100, status="starting")
+            return await forge.generate(spec, db=db, on_event=lambda e: _update(progress, task, e))
+
+
+@contextlib.contextmanager
+def _json_errors(as_json: bool) -> Iterator[None]:
+    """With ``--json``, a failure that stops the command (exit 1) is also printed as a JSON
+    ``error`` object on stdout; bad input (exit 2) is reported on stderr only, like every
+    command's."""
+    try:
+        yield
+    except (InvalidSpecError, ConfigError):
+        raise
+    except ReelforgeError as exc:
+        if as_json:
+            print_json({"error": _error_dict(exc), "job_id": None})
+        raise
+
+
+def _error_dict(exc: ReelforgeError) -> dict[str, object]:
+    provider = exc if isinstance(exc, ProviderError) else None
+    return {
+        "category": exc.category.value,
+        "message": str(exc),
+        "code": provider.code if provider is not None else None,
+        "param": provider.param if provider is not None else None,
+    }
 
 
 def _update(progress: Progress, task: TaskID, event: GenerateEvent) -> None:
-    status = event.status
-    if event.phase in (Phase.SUBMITTED, Phase.STATUS):
-        done = 100 if status.state is RemoteState.COMPLETED else status.progress
-        progress.update(task, completed=done, status=status.state.value.replace("_", " "))
-    elif event.phase is Phase.DOWNLOADING and event.variant is not None:
-        progress.update(task, status=f"downloading {event.variant.value}")
-    elif event.phase is Phase.DOWNLOADED:
-        progress.update(task, status="downloaded")
+    if event.phase is Phase.DOWNLOADED and event.variant is not None:
+        progress.update(task, completed=100, status=f"downloaded {event.variant.value}")
+        return
+    done = 100 if event.state in (JobState.COMPLETED, JobState.DOWNLOADING, JobState.DONE) else None
+    progress.update(
+        task,
+        completed=done if done is not None else event.progress,
+        status=event.state.value.replace("_", " "),
+    )
 
 
 def _short(text: str, width: int = 40) -> str:
@@ -113,40 +175,50 @@ def _short(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _print_summary(result: GenerateResult) -> None:
+def _print_reason(result: GenerateResult) -> None:
+    """The reason a job did not end ``done``, on stderr (``error: …``), whatever the format."""
+    error = result.error
+    reason = (
+        f"{error.message} [{error.category.value}]"
+        if error is not None
+        else f"the job ended {result.state.value}"
+    )
+    err_console.print(
+        f"[bold red]error:[/] job {escape(result.job_id)} ended {result.state.value}: "
+        f"{escape(reason)}",
+        markup=True,
+        highlight=False,
+    )
+
+
+def _print_summary(result: GenerateResult, *, database: str | None) -> None:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
     table.add_row("job", result.job_id)
-    table.add_row("remote id", result.status.remote_id)
+    table.add_row("remote id", escape(result.remote_id or "none (nothing was created)"))
     table.add_row("state", result.state.value)
-    if result.error is not None:
-        reason = f"{result.error.category.value}: {result.error.message}"
-        table.add_row("reason", escape(reason))
     cost = result.cost if result.cost is not None else result.estimated_cost
     table.add_row("cost", f"${cost:.2f}" if cost is not None else "unknown")
     for variant, asset in result.assets.items():
         table.add_row(variant.value, f"{asset.path} ({asset.size:,} bytes)")
-    table.add_row("record", str(result.job_dir / "job.json"))
+    record = result.job_dir / "job.json"
+    if record.is_file():
+        table.add_row("record", str(record))
+    if database is not None:
+        table.add_row("database", f"{display_url(database)} (`reelforge status {result.job_id}`)")
     out_console.print(table)
 
 
-def _result_dict(result: GenerateResult, forge: Forge) -> dict[str, object]:
+def _result_dict(result: GenerateResult, forge: Forge, *, recorded: bool) -> dict[str, object]:
     return {
         "job_id": result.job_id,
         "state": result.state.value,
-        "remote_id": result.status.remote_id,
+        "remote_id": result.remote_id,
         "simulator": forge.using_simulator,
+        "database": display_url(forge.db_url) if recorded else None,
         "spec": result.spec.to_dict(),
-        "error": (
-            {
-                "category": result.error.category.value,
-                "code": result.error.code,
-                "message": result.error.message,
-            }
-            if result.error
-            else None
-        ),
+        "error": result.error.to_dict() if result.error is not None else None,
         "estimated_cost": str(result.estimated_cost) if result.estimated_cost is not None else None,
         "cost": str(result.cost) if result.cost is not None else None,
         "dir": str(result.job_dir),
