@@ -109,9 +109,11 @@ def cancel(
     Their workflows are stopped, their reservations released, and jobs already created on the
     provider are deleted there (this needs OPENAI_API_KEY and the run's --base-url). A created
     job is checked first: one the provider has already completed is paid for, so it is kept
-    and downloaded, not deleted. A job whose create request may be out (submitting) is not
-    canceled. Exit codes: 0 done, 1 some job could not be
-    canceled, 2 bad input.
+    and downloaded, not deleted. A job whose create request may be out (submitting) is stopped
+    and looked for in the provider's listing: found, it is canceled like a created job;
+    otherwise it is canceled here with a note that the provider may have made it. An endpoint
+    that cannot delete (a gateway answering 405) leaves the job canceled here, with a note.
+    Exit codes: 0 done, 1 some job could not be canceled, 2 bad input.
     """
     with reelforge_errors(), open_store(db) as store:
         batch, jobs = _targets(store, target)
@@ -143,7 +145,10 @@ def _targets(store: Store, target: str) -> tuple[BatchRow | None, list[JobRow]]:
 async def _cancel(store: Store, jobs: list[JobRow], *, base_url: str | None) -> list[CancelResult]:
     control = WorkflowControl(store.url)
     try:
-        created = any(job.remote_id and job.state not in FINAL for job in jobs)
+        created = any(
+            (job.remote_id or job.state is JobState.SUBMITTING) and job.state not in FINAL
+            for job in jobs
+        )
         if not created or not OpenAISettings().has_credentials:
             return await cancel_jobs(store, control, jobs)
         forge = forge_for(base_url=base_url, db=store.url, out=Path("."))

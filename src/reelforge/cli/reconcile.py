@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -15,13 +16,13 @@ from reelforge.cli._batches import find_job, job_dict, money, open_store
 from reelforge.cli._common import ExitCode, err_console, out_console, print_json, reelforge_errors
 from reelforge.cli._options import BaseUrlOption, DbOption, JsonOption
 from reelforge.cli._session import check_accounts, forge_for
-from reelforge.core.errors import InvalidSpecError
+from reelforge.core.errors import ErrorCategory, InvalidSpecError
 from reelforge.core.models import JobState
 from reelforge.engine import review
 from reelforge.engine.outcome import FINAL
 from reelforge.engine.review import Finding, Plan
 from reelforge.providers.openai_entry import OpenAISettings
-from reelforge.store import JobRow, Store
+from reelforge.store import IllegalTransitionError, JobRow, Store
 
 __all__ = ["reconcile"]
 
@@ -64,6 +65,10 @@ def reconcile(
 ) -> None:
     """Show every job that needs review, why, and what reconciliation would do now.
 
+    Unfinished jobs no process is running are included: one whose create request may have
+    been out when its run stopped (submitting) is reconciled like any ambiguous create; the
+    others are listed with the command that continues them.
+
     Without an action, the provider is asked again: a timed-out job that has since completed is
     collected, and an ambiguous create with exactly one matching remote job is adopted (neither
     costs anything new); the rest wait for a person: --adopt, --resubmit or --abandon. Exit
@@ -93,13 +98,10 @@ def reconcile(
 def _review(
     store: Store, db: str | None, base_url: str | None, *, dry_run: bool, as_json: bool
 ) -> ExitCode:
-    jobs = store.jobs(states={JobState.NEEDS_REVIEW})
+    jobs, unfinished = _gather(store, dry_run=dry_run)
     if not jobs:
-        if as_json:
-            print_json({"jobs": []})
-        else:
-            out_console.print("No job needs review.")
-        return ExitCode.OK
+        _show_unfinished(unfinished, as_json=as_json, wrap=True)
+        return ExitCode.FAILED if unfinished else ExitCode.OK
     if base_url is None and not OpenAISettings().has_credentials:
         if as_json:
             print_json({"checked": False, "jobs": [job_dict(job) for job in jobs]})
@@ -114,14 +116,77 @@ def _review(
     settled = asyncio.run(_check(store, forge, jobs, dry_run=dry_run, live=not as_json))
     if as_json:
         print_json(
-            {"checked": True, "dry_run": dry_run, "jobs": [_settled_dict(s) for s in settled]}
+            {
+                "checked": True,
+                "dry_run": dry_run,
+                "jobs": [_settled_dict(s) for s in settled],
+                "unfinished": [_unfinished_dict(job) for job in unfinished],
+            }
         )
     else:
         for item in settled:
             _render(item, dry_run=dry_run)
+        _show_unfinished(unfinished, as_json=False, wrap=False)
     pending = [s for s in settled if s.job.state is JobState.NEEDS_REVIEW]
     failed = [s for s in settled if s.job.state is JobState.FAILED]
-    return ExitCode.FAILED if pending or failed else ExitCode.OK
+    return ExitCode.FAILED if pending or failed or unfinished else ExitCode.OK
+
+
+def _gather(store: Store, *, dry_run: bool) -> tuple[list[JobRow], list[JobRow]]:
+    """The jobs to examine (in review, and submitting ones whose run stopped, moved to review
+    unless ``dry_run``), and the other unfinished jobs no process is running."""
+    stopped = _stopped(store)
+    submitting = [job for job in stopped if job.state is JobState.SUBMITTING]
+    if not dry_run:
+        _to_review(store, submitting)
+    jobs = store.jobs(states={JobState.NEEDS_REVIEW}) + (submitting if dry_run else [])
+    return jobs, [job for job in stopped if job.state is not JobState.SUBMITTING]
+
+
+def _stopped(store: Store) -> list[JobRow]:
+    """Unfinished jobs no live process is running (their run was killed, or gave up): a job
+    whose create may be out is reconciled here; the others continue with `reelforge retry`."""
+    found = []
+    running: dict[str, bool] = {}
+    for job in store.jobs():
+        if job.state in FINAL or job.state is JobState.NEEDS_REVIEW:
+            continue
+        if job.batch_id not in running:
+            running[job.batch_id] = store.batch_runner(job.batch_id) is not None
+        if not running[job.batch_id]:
+            found.append(job)
+    return found
+
+
+def _to_review(store: Store, jobs: list[JobRow]) -> None:
+    for job in jobs:
+        with contextlib.suppress(IllegalTransitionError):
+            store.transition(
+                job.id,
+                JobState.NEEDS_REVIEW,
+                expect={JobState.SUBMITTING},
+                category=ErrorCategory.TRANSIENT,
+                error="its run stopped while its create request may have been out: "
+                "reconciliation looks for it on the provider",
+            )
+
+
+def _show_unfinished(jobs: list[JobRow], *, as_json: bool, wrap: bool) -> None:
+    if as_json:
+        if wrap:
+            print_json({"jobs": [], "unfinished": [_unfinished_dict(job) for job in jobs]})
+        return
+    if wrap:
+        out_console.print("No job needs review.")
+    for job in jobs:
+        out_console.print(
+            f"{escape(job.key)} ({job.id}, batch {job.batch_id}): {job.state.value}, and no "
+            f"process is running its batch: `reelforge retry {job.batch_id}` continues it"
+        )
+
+
+def _unfinished_dict(job: JobRow) -> dict[str, object]:
+    return {**job_dict(job), "next": f"reelforge retry {job.batch_id}"}
 
 
 async def _check(

@@ -18,9 +18,10 @@ from enum import StrEnum
 from dbos import DBOSClient
 from sqlalchemy.exc import SQLAlchemyError
 
-from reelforge.core.errors import ProviderError
-from reelforge.core.models import JobState, RemoteState
+from reelforge.core.errors import ProviderError, UnsupportedOperationError
+from reelforge.core.models import JobState, RemoteState, RemoteStatus
 from reelforge.engine.outcome import FINAL
+from reelforge.engine.reconcile import ReconcilePolicy, matches
 from reelforge.engine.workflow import WAKE_TOPIC
 from reelforge.providers.base import Provider
 from reelforge.store import IllegalTransitionError, JobRow, Store
@@ -126,10 +127,6 @@ class CancelResult:
 
 
 _UNCANCELABLE = {
-    JobState.SUBMITTING: (
-        "its create request may be out: canceling now could lose a paid job; cancel it once it "
-        "has a remote id, or settle it with `reelforge reconcile`"
-    ),
     JobState.COMPLETED: "it is already generated on the provider (and paid); it is being collected",
     JobState.DOWNLOADING: "it is already generated on the provider (and paid); it is downloading",
     JobState.NEEDS_REVIEW: "it needs review: settle it with `reelforge reconcile --abandon JOB`",
@@ -150,8 +147,11 @@ async def cancel_jobs(
     A job created on the provider is checked there first: one the provider has completed is
     paid for, so it is recorded ``completed`` and downloaded, never deleted (outcome
     ``completed``); one that cannot be checked (no credentials, provider unreachable) is not
-    canceled. A job in ``submitting``, ``completed`` or ``downloading`` is not canceled either
-    (see the reason).
+    canceled. A job in ``submitting`` (its create may be out) is stopped first, then looked for
+    in the provider's listing: found, it is canceled as a created job; otherwise it is
+    canceled here with a note saying the provider may have made it. A job in ``completed`` or
+    ``downloading`` is not canceled (see the reason). An endpoint that cannot delete (a
+    gateway answering 405) leaves the job canceled here, with a note.
     """
     results = []
     for job in jobs:
@@ -168,10 +168,15 @@ async def _cancel_one(
     account: str | None,
 ) -> CancelResult:
     job = store.get_job(job.id)  # as it is now: the rows given may be stale
-    if job.state in _UNCANCELABLE:
-        return CancelResult(job=job, outcome=CancelOutcome.REFUSED, reason=_UNCANCELABLE[job.state])
-    if job.state in FINAL:
-        return CancelResult(job=job, outcome=CancelOutcome.ALREADY_ENDED)
+    settled = _settled(job)
+    if settled is not None:
+        return settled
+    if job.state is JobState.SUBMITTING:
+        found = await _cancel_submitting(store, control, job, provider=provider, account=account)
+        if isinstance(found, JobRow):
+            # Adopted from the listing (or moved on meanwhile): canceled as it is now.
+            found = await _cancel_one(store, control, found, provider=provider, account=account)
+        return found
     if job.remote_id is not None:
         checked = await _check_remote(store, job, provider=provider, account=account)
         if checked is not None:
@@ -206,6 +211,100 @@ async def _cancel_one(
         remote_deleted=deleted,
         remote_note=note,
     )
+
+
+def _settled(job: JobRow) -> CancelResult | None:
+    """The result for a job that has ended or cannot be canceled in its state, else None."""
+    if job.state in _UNCANCELABLE:
+        return CancelResult(job=job, outcome=CancelOutcome.REFUSED, reason=_UNCANCELABLE[job.state])
+    if job.state in FINAL:
+        return CancelResult(job=job, outcome=CancelOutcome.ALREADY_ENDED)
+    return None
+
+
+async def _cancel_submitting(
+    store: Store,
+    control: WorkflowControl,
+    job: JobRow,
+    *,
+    provider: Provider | None,
+    account: str | None,
+) -> CancelResult | JobRow:
+    """Cancel a job whose create may be out: stop its workflow (no create is sent after
+    this), then look for the job in the provider's listing. Found once: adopted (returned, to
+    be canceled as a created job). Otherwise it is canceled here (through review, which keeps
+    the record of why) with a note that the provider may have made it."""
+    workflow_id = await asyncio.to_thread(control.cancel, job.id)
+    job = store.get_job(job.id)
+    if job.state is not JobState.SUBMITTING:
+        return job  # it got its remote id (or ended) meanwhile: handled as it is now
+    note = await _find_created(store, job, provider=provider, account=account)
+    if isinstance(note, JobRow):
+        return note
+    reason = (
+        f"canceled by the user while its create request may have been out ({note}): if the "
+        "provider made the video, look for it there (reelforge did not collect it)"
+    )
+    with contextlib.suppress(IllegalTransitionError):
+        store.transition(job.id, JobState.NEEDS_REVIEW, expect={JobState.SUBMITTING}, error=reason)
+        store.transition(job.id, JobState.CANCELED, expect={JobState.NEEDS_REVIEW}, error=reason)
+    job = store.get_job(job.id)
+    if job.state is not JobState.CANCELED:
+        return CancelResult(
+            job=job,
+            outcome=CancelOutcome.REFUSED,
+            reason=f"it moved to {job.state.value} meanwhile: run cancel again",
+            workflow_id=workflow_id,
+        )
+    return CancelResult(
+        job=job, outcome=CancelOutcome.CANCELED, workflow_id=workflow_id, remote_note=note
+    )
+
+
+async def _find_created(
+    store: Store, job: JobRow, *, provider: Provider | None, account: str | None
+) -> JobRow | str:
+    """The job adopted from the provider's listing, or why it could not be found there."""
+    if provider is None or account != job.account or job.intent_at is None:
+        return "no credentials to look for it on the provider"
+    if job.intent_token is None:
+        return "no submission intent is recorded"
+    found = await _matching(store, job, provider)
+    if isinstance(found, str):
+        return found
+    if len(found) != 1:
+        return f"{len(found)} matching jobs in the provider's listing"
+    status = found[0]
+    recorded = store.record_remote_id(
+        job.id,
+        job.intent_token,
+        status.remote_id,
+        state=JobState.QUEUED,
+        submitted_at=status.created_at,
+        data={"reconciled": "found in the listing when canceled"},
+    )
+    if not recorded:
+        return "it changed meanwhile"
+    store.record_note(job.id, f"found in the provider's listing when canceled: {status.remote_id}")
+    return store.get_job(job.id)
+
+
+async def _matching(store: Store, job: JobRow, provider: Provider) -> list[RemoteStatus] | str:
+    """The provider's jobs that match ``job``'s create and no other job owns, or why there
+    is no listing to go on."""
+    assert job.intent_at is not None
+    since = job.intent_at - ReconcilePolicy().skew
+    try:
+        return [
+            status
+            async for status in provider.list_recent(since=since)
+            if matches(status, job.spec, since=since, token=job.intent_token)
+            and store.find_by_remote_id(status.remote_id) is None
+        ]
+    except UnsupportedOperationError:
+        return "the endpoint cannot list its jobs"
+    except ProviderError as exc:
+        return f"the provider's listing could not be read: {exc}"
 
 
 async def _check_remote(
@@ -261,6 +360,11 @@ async def _delete_remote(
         return None, "submitted with other credentials: not deleted on the provider"
     try:
         await provider.delete(job.remote_id)
+    except UnsupportedOperationError as exc:
+        return None, (
+            f"the endpoint cannot delete jobs ({exc}): canceled here only; the provider may "
+            "still finish it"
+        )
     except ProviderError as exc:
         return False, f"delete on the provider failed: {exc}"
     return True, None

@@ -21,8 +21,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from reelforge.core.errors import ErrorCategory, InvalidSpecError, NotFoundError
+from reelforge.core.errors import (
+    ErrorCategory,
+    InvalidSpecError,
+    NotFoundError,
+    UnsupportedOperationError,
+)
 from reelforge.core.models import JobState, RemoteState, RemoteStatus
+from reelforge.engine.logic import LIST
 from reelforge.engine.outcome import FINAL, local_state
 from reelforge.engine.reconcile import ReconcilePolicy, Verdict, decide, matches
 from reelforge.engine.runner import Engine
@@ -115,21 +121,33 @@ async def examine(
             findings.append(await _examine_created(provider, job))
         else:
             if listing is None:
-                listing = await _listing(provider, jobs, policy)
+                listing = await _listing(store, provider, jobs, policy)
             findings.append(_examine_ambiguous(store, provider, job, listing, now, policy))
     return findings
 
 
 async def _listing(
-    provider: Provider, jobs: Sequence[JobRow], policy: ReconcilePolicy
+    store: Store, provider: Provider, jobs: Sequence[JobRow], policy: ReconcilePolicy
 ) -> list[RemoteStatus]:
     starts = [job.intent_at for job in jobs if job.intent_at is not None]
     if not starts:
         return []
-    if not any(provider.capabilities(job.model).can_list for job in jobs):
+    if not any(_can_list(store, provider, job) for job in jobs):
         return []
     since = min(starts) - policy.skew
-    return [status async for status in provider.list_recent(since=since)]
+    try:
+        return [status async for status in provider.list_recent(since=since)]
+    except UnsupportedOperationError as exc:
+        # Remembered for the account: every ambiguous create of it is then a person's call.
+        for account in {job.account for job in jobs}:
+            store.set_capability(account, LIST, supported=False, detail=str(exc))
+        return []
+
+
+def _can_list(store: Store, provider: Provider, job: JobRow) -> bool:
+    return (
+        provider.capabilities(job.model).can_list and store.supports(job.account, LIST) is not False
+    )
 
 
 async def _examine_created(provider: Provider, job: JobRow) -> Finding:
@@ -193,10 +211,11 @@ def _examine_ambiguous(
         intent_at=job.intent_at,
         now=now,
         taken=taken,
-        can_list=provider.capabilities(job.model).can_list,
+        can_list=_can_list(store, provider, job),
         # A person is asking: the listing has had its chance, and resubmitting is their call.
         policy=replace(policy, resubmit=True),
         resend_after=now,
+        token=job.intent_token,
     )
     if decision.verdict is Verdict.ADOPT:
         assert decision.adopted is not None
@@ -222,10 +241,14 @@ def _examine_ambiguous(
             plan=Plan.NO_MATCH,
             detail="no remote job matches: --resubmit it (may be billed again) or --abandon it",
         )
+    refused = store.capabilities(job.account).get(LIST)
+    why = f" ({refused.detail})" if refused is not None and refused.detail else ""
     return Finding(
         job=job,
         plan=Plan.UNKNOWN,
-        detail="the provider cannot list jobs, so whether the create succeeded is unknown",
+        detail=f"the endpoint cannot list its jobs{why}, so whether the create made a video is "
+        "unknown: look for it on the provider, then --adopt JOB REMOTE_ID, --resubmit JOB "
+        "(may be billed again) or --abandon JOB",
     )
 
 
