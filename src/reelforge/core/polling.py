@@ -73,7 +73,9 @@ class PollPolicy:
             # may say the job needs longer than that, and then asking sooner is wasted.
             return max(hint, precise * (1 + self.margin)) if precise is not None else hint
         if not history:
-            return expected if expected is not None else self.first
+            # Aimed at when jobs like this one finish, but a job given a short timeout is
+            # looked at within the first quarter of it.
+            return min(expected, self.timeout / 4) if expected is not None else self.first
         last = history[-1]
         # Without a hint, a rate measured from the (whole-second) creation time beats guessing.
         remaining = precise if precise is not None else _remaining_by_rate(history, started_at)

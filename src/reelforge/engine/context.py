@@ -51,6 +51,9 @@ class EngineContext:
     reconcile: ReconcilePolicy
     prices: PriceTable
     durations: Durations = field(default_factory=Durations)
+    observed: dict[tuple[str, str], bool] = field(default_factory=dict)
+    """Endpoint capabilities this process has recorded, by (account, capability): each is
+    written to the store only when it changes."""
 
     def provider(self, account: str) -> Provider:
         """The provider for ``account``; a clear error if this process was not given its key."""

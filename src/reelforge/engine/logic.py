@@ -509,6 +509,9 @@ async def poll(job_id: str, strikes: int = 0) -> Polled:
         problem = str(exc)
     else:
         crash_point(CrashPoint.MID_POLL)
+        records.observe(
+            ctx, job.account, records.POLL_HINT, supported=status.poll_after is not None
+        )
         records.apply_status(ctx, job_id, status)
         job = store.get_job(job_id)
         if _timed_out(ctx, job):

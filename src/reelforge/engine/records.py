@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from reelforge.campaign.labels import campaign_labels
-from reelforge.core.errors import ErrorCategory
+from reelforge.core.derive import derive_spritesheet, derive_thumbnail
+from reelforge.core.errors import AssetMismatchError, ErrorCategory, UnsupportedOperationError
 from reelforge.core.files import write_atomic_json
-from reelforge.core.models import JobState, RemoteStatus
+from reelforge.core.models import DownloadResult, JobState, RemoteStatus, Variant
 from reelforge.core.naming import is_safe_component
 from reelforge.engine.context import EngineContext
 from reelforge.engine.outcome import local_state
 from reelforge.store import JobRow
 
-__all__ = ["apply_status", "download_assets", "job_dir", "time_out", "write_job_file"]
+__all__ = [
+    "POLL_HINT",
+    "RANGE",
+    "apply_status",
+    "download_assets",
+    "job_dir",
+    "observe",
+    "time_out",
+    "variant_capability",
+    "write_job_file",
+]
+
+RANGE = "range"
+"""The endpoint capability of answering a ``Range`` request with a part (206)."""
+POLL_HINT = "poll_hint"
+"""The endpoint capability of sending a poll hint (``openai-poll-after-ms``)."""
 
 _MOVING = frozenset({JobState.QUEUED, JobState.IN_PROGRESS})
 
@@ -80,26 +97,94 @@ def job_dir(ctx: EngineContext, job: JobRow) -> Path:
     return folder if batch.flat else folder / job.key
 
 
+def observe(
+    ctx: EngineContext, account: str, capability: str, *, supported: bool, detail: str | None = None
+) -> None:
+    """Remember what ``account``'s endpoint was seen to offer or refuse (written only when it
+    differs from what this process saw last)."""
+    key = (account, capability)
+    if ctx.observed.get(key) == supported:
+        return
+    ctx.store.set_capability(account, capability, supported=supported, detail=detail)
+    ctx.observed[key] = supported
+
+
+def variant_capability(variant: Variant) -> str:
+    """The endpoint capability of serving ``variant`` (``variant:thumbnail``)."""
+    return f"variant:{variant.value}"
+
+
 async def download_assets(ctx: EngineContext, job: JobRow) -> None:
-    """Download every variant not yet on disk, verify and record it, then settle: ``done``."""
+    """Download every variant not yet on disk, verify and record it, then settle: ``done``.
+
+    A thumbnail or spritesheet the endpoint cannot serve (it sends something else, or refuses)
+    is made from the downloaded video instead and recorded as derived; the endpoint's
+    refusal is remembered for the account, so later jobs derive it at once.
+    """
     store = ctx.store
     assert job.remote_id is not None
     store.transition(job.id, JobState.DOWNLOADING, expect={JobState.COMPLETED})
     provider = ctx.provider(job.account)
     folder = job_dir(ctx, job)
     have = {asset.variant: asset for asset in store.assets(job.id)}
-    for variant in provider.capabilities(job.model).variants:
+    refused = {name for name, row in store.capabilities(job.account).items() if not row.supported}
+    # The video first: the other variants may have to be made from it.
+    variants = sorted(provider.capabilities(job.model).variants, key=lambda v: v != Variant.VIDEO)
+    for variant in variants:
         dest = folder / variant.filename
         known = have.get(variant)
         if known is not None and dest.is_file() and dest.stat().st_size == known.bytes:
             continue
-        result = await provider.download(job.remote_id, variant, dest)
-        store.record_asset(job.id, variant, result.path, result.size, result.sha256)
+        if variant is not Variant.VIDEO and variant_capability(variant) in refused:
+            result = await _derive(folder, variant)
+        else:
+            result = await _fetch(ctx, job, variant, dest)
+        store.record_asset(
+            job.id, variant, result.path, result.size, result.sha256, derived=result.derived
+        )
     actual = job.estimated_cost
     if actual is not None:
         store.settle(job.id, actual)
     write_job_file(ctx, store.get_job(job.id), state=JobState.DONE)
     store.transition(job.id, JobState.DONE, expect={JobState.DOWNLOADING})
+
+
+async def _fetch(ctx: EngineContext, job: JobRow, variant: Variant, dest: Path) -> DownloadResult:
+    """Download ``variant``; derive a thumbnail or spritesheet the endpoint cannot serve."""
+    assert job.remote_id is not None
+    provider = ctx.provider(job.account)
+    try:
+        result = await provider.download(job.remote_id, variant, dest)
+    except (AssetMismatchError, UnsupportedOperationError) as exc:
+        if variant is Variant.VIDEO:
+            raise
+        observe(
+            ctx,
+            job.account,
+            variant_capability(variant),
+            supported=False,
+            detail=" ".join(str(exc).split())[:500],
+        )
+        ctx.store.record_note(
+            job.id, f"the endpoint cannot serve the {variant.value}: made from the video ({exc})"
+        )
+        return await _derive(dest.parent, variant)
+    if variant is not Variant.VIDEO:
+        observe(ctx, job.account, variant_capability(variant), supported=True)
+    if result.range_supported is not None:
+        observe(ctx, job.account, RANGE, supported=result.range_supported)
+    return result
+
+
+async def _derive(folder: Path, variant: Variant) -> DownloadResult:
+    """Make ``variant`` from the job's downloaded video (in a worker thread: it decodes)."""
+    video = folder / Variant.VIDEO.filename
+    dest = folder / variant.filename
+    make = derive_thumbnail if variant is Variant.THUMBNAIL else derive_spritesheet
+    made = await asyncio.to_thread(make, video, dest)
+    return DownloadResult(
+        variant=variant, path=made.path, size=made.size, sha256=made.sha256, derived=True
+    )
 
 
 def write_job_file(ctx: EngineContext, job: JobRow, *, state: JobState) -> None:
@@ -142,7 +227,12 @@ def write_job_file(ctx: EngineContext, job: JobRow, *, state: JobState) -> None:
             else None,
             "history": history,
             "assets": {
-                name: {"file": Path(asset.path).name, "bytes": asset.bytes, "sha256": asset.sha256}
+                name: {
+                    "file": Path(asset.path).name,
+                    "bytes": asset.bytes,
+                    "sha256": asset.sha256,
+                    "derived": asset.derived,
+                }
                 for name, asset in sorted(assets.items())
             },
             "cost": {
