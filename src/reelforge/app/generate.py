@@ -62,6 +62,9 @@ class Phase(StrEnum):
     """The job completed on the provider; its assets are being fetched."""
     DOWNLOADED = "downloaded"
     """An asset is on disk and verified (``variant`` says which)."""
+    NOTE = "note"
+    """The engine noted something worth showing (``message``): a create being reconciled,
+    an unusable answer from the provider."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -77,6 +80,8 @@ class GenerateEvent:
     remote_id: str | None = None
     """The provider's id for the job, once it is known."""
     variant: Variant | None = None
+    message: str | None = None
+    """What the engine noted (``note`` events only)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -237,31 +242,25 @@ class _Follower:
                 self._notify(found)
 
     def _event(self, event: EventRow) -> GenerateEvent | None:
-        if event.kind is EventKind.REMOTE_ID:
-            remote = event.data.get("remote_id")
-            self._remote_id = remote if isinstance(remote, str) else self._remote_id
+        variant: Variant | None = None
+        message: str | None = None
         if event.kind is EventKind.ASSET:
-            variant = Variant(str(event.data.get("variant")))
-            state, progress = self._last or (JobState.DOWNLOADING, 100)
-            return self._make(Phase.DOWNLOADED, event, state, progress, variant)
-        if event.kind not in _STATUS_KINDS or event.state is None:
+            phase, variant = Phase.DOWNLOADED, Variant(str(event.data.get("variant")))
+        elif event.kind is EventKind.NOTE:
+            phase, message = Phase.NOTE, str(event.data.get("message", ""))
+        elif event.kind in _STATUS_KINDS and event.state is not None:
+            self._last = (event.state, event.progress or 0)
+            if event.kind is EventKind.REMOTE_ID:
+                remote = event.data.get("remote_id")
+                self._remote_id = remote if isinstance(remote, str) else self._remote_id
+                phase = Phase.SUBMITTED
+            elif event.state is JobState.DOWNLOADING:
+                phase = Phase.DOWNLOADING
+            else:
+                phase = Phase.STATUS
+        else:
             return None
-        progress = event.progress if event.progress is not None else 0
-        self._last = (event.state, progress)
-        if event.kind is EventKind.REMOTE_ID:
-            return self._make(Phase.SUBMITTED, event, event.state, progress)
-        if event.state is JobState.DOWNLOADING:
-            return self._make(Phase.DOWNLOADING, event, event.state, progress)
-        return self._make(Phase.STATUS, event, event.state, progress)
-
-    def _make(
-        self,
-        phase: Phase,
-        event: EventRow,
-        state: JobState,
-        progress: int,
-        variant: Variant | None = None,
-    ) -> GenerateEvent:
+        state, progress = self._last or (event.state or JobState.PENDING, event.progress or 0)
         return GenerateEvent(
             phase=phase,
             state=state,
@@ -269,6 +268,7 @@ class _Follower:
             at=event.at,
             remote_id=self._remote_id,
             variant=variant,
+            message=message,
         )
 
 

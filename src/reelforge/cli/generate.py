@@ -159,6 +159,9 @@ def _error_dict(exc: ReelforgeError) -> dict[str, object]:
 
 
 def _update(progress: Progress, task: TaskID, event: GenerateEvent) -> None:
+    if event.phase is Phase.NOTE and event.message is not None:
+        progress.console.print(f"note: {escape(event.message)}", highlight=False)
+        return
     if event.phase is Phase.DOWNLOADED and event.variant is not None:
         progress.update(task, completed=100, status=f"downloaded {event.variant.value}")
         return
