@@ -2,15 +2,14 @@
 
 The engine's workflows live in the DBOS system tables beside our own, so another process (a
 second terminal, a script) reaches them through :class:`dbos.DBOSClient` on the same database
-URL, without launching DBOS. A job's workflow id is the job id, then ``<job>~2``, ``<job>~3``
-for later runs; the newest one is the job's live workflow, if it is still running.
+URL, without launching DBOS. A job's workflow ids follow :mod:`reelforge.engine.workflow_ids`;
+the newest one is the job's live workflow, if it is still running.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,6 +22,7 @@ from reelforge.core.models import JobState, RemoteState, RemoteStatus
 from reelforge.engine.outcome import FINAL
 from reelforge.engine.reconcile import ReconcilePolicy, matches
 from reelforge.engine.workflow import WAKE_TOPIC
+from reelforge.engine.workflow_ids import run_number
 from reelforge.providers.base import Provider
 from reelforge.store import IllegalTransitionError, JobRow, Store
 
@@ -68,7 +68,7 @@ class WorkflowControl:
             return None
         best: tuple[int, str, str] | None = None
         for status in found:
-            n = _run_number(job_id, status.workflow_id)
+            n = run_number(job_id, status.workflow_id)
             if n is not None and (best is None or n > best[0]):
                 best = (n, status.workflow_id, status.status)
         return None if best is None else (best[1], best[2])
@@ -91,13 +91,6 @@ class WorkflowControl:
         if workflow_id is not None:
             self._get().cancel_workflow(workflow_id)
         return workflow_id
-
-
-def _run_number(job_id: str, workflow_id: str) -> int | None:
-    if workflow_id == job_id:
-        return 1
-    match = re.fullmatch(re.escape(job_id) + r"~(\d+)", workflow_id)
-    return int(match.group(1)) if match else None
 
 
 class CancelOutcome(StrEnum):
@@ -203,7 +196,7 @@ async def _cancel_one(
     job = store.get_job(job.id)
     if not changed:
         return CancelResult(job=job, outcome=CancelOutcome.ALREADY_ENDED, workflow_id=workflow_id)
-    deleted, note = await _delete_remote(job, provider=provider, account=account)
+    deleted, note = await _delete_remote(store, job, provider=provider, account=account)
     return CancelResult(
         job=job,
         outcome=CancelOutcome.CANCELED,
@@ -350,7 +343,7 @@ async def _check_remote(
 
 
 async def _delete_remote(
-    job: JobRow, *, provider: Provider | None, account: str | None
+    store: Store, job: JobRow, *, provider: Provider | None, account: str | None
 ) -> tuple[bool | None, str | None]:
     if job.remote_id is None:
         return None, None
@@ -361,6 +354,8 @@ async def _delete_remote(
     try:
         await provider.delete(job.remote_id)
     except UnsupportedOperationError as exc:
+        store.set_capability(job.account, "delete", supported=False, detail=str(exc)[:500])
+        store.record_note(job.id, f"canceled here only: the endpoint cannot delete jobs ({exc})")
         return None, (
             f"the endpoint cannot delete jobs ({exc}): canceled here only; the provider may "
             "still finish it"

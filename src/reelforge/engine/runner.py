@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import shlex
 import sys
 from collections.abc import Callable, Mapping
@@ -31,10 +30,10 @@ from reelforge.engine.outcome import FINAL
 from reelforge.engine.reconcile import ReconcilePolicy
 from reelforge.engine.workflow import (
     DOWNLOAD_QUEUE,
-    download_id,
     download_workflow,
     job_workflow,
 )
+from reelforge.engine.workflow_ids import download_id, job_of, numbered
 from reelforge.providers.registry import Providers
 from reelforge.store import (
     BatchSummary,
@@ -63,7 +62,6 @@ A process on this host that is gone is taken for dead at once."""
 _RENEW_EVERY = EXECUTOR_TTL / 3
 _LEGACY_EXECUTOR = "local"
 """The executor id DBOS uses when given none (databases written before executors existed)."""
-_WORKFLOW_JOB_RE = re.compile(r"(.+?)(?:\.download\.\d+)?(?:~\d+)?")
 
 log = logging.getLogger("reelforge.engine")
 
@@ -281,9 +279,8 @@ class Engine:
 
     def _serves(self, workflow_id: str) -> bool:
         """Whether this engine has the credentials for the job of ``workflow_id``."""
-        match = _WORKFLOW_JOB_RE.fullmatch(workflow_id)
         try:
-            job = self.store.get_job(match.group(1) if match else workflow_id)
+            job = self.store.get_job(job_of(workflow_id))
         except Exception:  # not one of ours (or gone): nothing of ours to lose
             return True
         return job.account in self.accounts
@@ -387,15 +384,15 @@ class Engine:
 
     async def _ensure_workflow(self, job: JobRow) -> None:
         base, downloading = _workflow_base(job)
-        workflow_id, n = base, 1
+        n = 1
         while True:
+            workflow_id = numbered(base, n)
             status = await DBOS.get_workflow_status_async(workflow_id)
             if status is None:
                 break
             if status.status in _RUNNING:
                 return
             n += 1
-            workflow_id = f"{base}~{n}"
         if downloading:
             queue = await DBOS.retrieve_queue_async(DOWNLOAD_QUEUE)
             assert queue is not None
@@ -484,11 +481,10 @@ class Engine:
 
     async def _latest_workflow(self, base: str) -> tuple[str, str] | None:
         found: tuple[str, str] | None = None
-        workflow_id, n = base, 1
-        while (status := await DBOS.get_workflow_status_async(workflow_id)) is not None:
-            found = (workflow_id, status.status)
+        n = 1
+        while (status := await DBOS.get_workflow_status_async(numbered(base, n))) is not None:
+            found = (numbered(base, n), status.status)
             n += 1
-            workflow_id = f"{base}~{n}"
         return found
 
     async def retry(self, batch_id: str, *, failed_only: bool = True) -> int:

@@ -7,8 +7,8 @@ since the create was sent: the provider may still be running it. Downloading doe
 need the provider's capacity, so it runs as a workflow of its own on the download queue, and
 the slot goes to the next job at once.
 
-The job workflow's id is the job's id (a re-run gets ``<job>~<n>``); the download's is
-``<job>.download.<attempt>``. Enqueueing either twice is harmless. Control flow depends only
+Workflow ids follow :mod:`reelforge.engine.workflow_ids` (the job's id; its download's
+``<job>.download.<attempt>``). Enqueueing either twice is harmless. Control flow depends only
 on step results, which DBOS records, so a recovered workflow replays to where it was and
 continues. Waiting is ``recv`` on the ``wake`` topic with
 a timeout: a webhook or ``reelforge poke`` wakes it at once.
@@ -24,8 +24,9 @@ from reelforge.engine import steps
 from reelforge.engine.context import current
 from reelforge.engine.logic import Polled, Submitted
 from reelforge.engine.outcome import FINAL
+from reelforge.engine.workflow_ids import download_id
 
-__all__ = ["DOWNLOAD_QUEUE", "WAKE_TOPIC", "download_id", "download_workflow", "job_workflow"]
+__all__ = ["DOWNLOAD_QUEUE", "WAKE_TOPIC", "download_workflow", "job_workflow"]
 
 WAKE_TOPIC = "wake"
 DOWNLOAD_QUEUE = "reelforge-download"
@@ -83,11 +84,6 @@ async def _hold_slot(until: float) -> None:
     left = until - await steps.now()
     if left > 0:
         await DBOS.sleep_async(left)
-
-
-def download_id(job_id: str, attempt: int) -> str:
-    """The id of the download workflow of a job's ``attempt``-th submission."""
-    return f"{job_id}.download.{attempt}"
 
 
 @DBOS.workflow(name="reelforge.download")

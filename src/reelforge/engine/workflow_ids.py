@@ -1,0 +1,40 @@
+"""How workflows are named: the one place that knows the scheme.
+
+A job's workflow id is the job's id; a later run of it (after a retry, a review, a restart)
+is ``<job>~2``, ``<job>~3``… The download of its ``attempt``-th submission is
+``<job>.download.<attempt>``, re-run as ``<job>.download.<attempt>~2``… Ids are deterministic,
+so enqueueing the same workflow twice is harmless, and the newest run of a job is found by
+counting up.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["download_id", "job_of", "numbered", "run_number"]
+
+_JOB_RE = re.compile(r"(.+?)(?:\.download\.\d+)?(?:~\d+)?")
+
+
+def download_id(job_id: str, attempt: int) -> str:
+    """The id of the download workflow of a job's ``attempt``-th submission."""
+    return f"{job_id}.download.{attempt}"
+
+
+def numbered(base: str, n: int) -> str:
+    """The id of the ``n``-th run of the workflow whose first run is ``base``."""
+    return base if n == 1 else f"{base}~{n}"
+
+
+def run_number(base: str, workflow_id: str) -> int | None:
+    """Which run of ``base`` ``workflow_id`` is (1 for ``base`` itself), or None if another's."""
+    if workflow_id == base:
+        return 1
+    match = re.fullmatch(re.escape(base) + r"~(\d+)", workflow_id)
+    return int(match.group(1)) if match else None
+
+
+def job_of(workflow_id: str) -> str:
+    """The job id a job or download workflow belongs to."""
+    match = _JOB_RE.fullmatch(workflow_id)
+    return match.group(1) if match else workflow_id
