@@ -7,23 +7,28 @@ makes those two files from the video it has downloaded, shaped like the ones a p
 (the simulator's :mod:`reelforge.sim.media` renders the same shapes), and ``job.json`` marks them
 ``derived``:
 
-* :func:`derive_thumbnail`: the frame at the middle of the video, as a WebP of the video's own
-  dimensions (quality 80). A clip of a frame or two gives its first decodable frame.
-* :func:`derive_spritesheet`: up to 20 evenly spaced frames, each scaled to 128 pixels wide
-  (narrower videos keep their width), 5 to a row, as a JPEG (quality 80).
+* :func:`derive_thumbnail`: the middle frame (frame ``count // 2``, as the simulator picks), as
+  a WebP of the video's own dimensions (quality 80); a one-frame clip gives its only frame.
+* :func:`derive_spritesheet`: up to 20 evenly spaced frames from the first on, each scaled to
+  128 pixels wide (a narrower video keeps its width), 5 to a row, as a JPEG (quality 80).
 
-Memory stays bounded whatever the video's size: frames are reached by seeking to their
-timestamps and decoding forward, each converted to an image only if it is used (spritesheet tiles
-are shrunk at once), and never more than one full-size frame is held. A file whose seeks land in
-the wrong place (MPEG-TS seeks by byte position) is read once from the start instead, keeping
-only the frames it needs. Damaged packets are skipped; a video that stops before its own
-duration says it should is truncated.
+Rotation metadata and non-square pixels are not applied (provider videos carry neither).
+
+Memory stays bounded whatever the video's size: frames are reached by seeking to the keyframe
+before each wanted time and decoding forward, a frame becomes an image only if it is used
+(spritesheet tiles are shrunk at once), and the only other full-size frames held are the
+decoder's own. Where seeks land after the time asked (MPEG-TS seeks by byte position) they are
+retried further back; where they find nothing, the file is read once from the start, keeping
+only the frames it needs. Damaged packets are skipped; a video whose frames stop before a frame
+it needs (by its own duration) is reported as truncated.
 
 The image is written to a temporary file beside ``dest``, fsynced and renamed over it, so a
-crash never leaves half a file at ``dest``. A file that is not a readable video (an image, a
-text file, random bytes, an MP4 cut short, one without a decodable frame) raises
+crash never leaves half a file at ``dest`` (one writer per ``dest`` at a time: temporary files
+a killed run left are removed). A file that is not a readable video (an image, a text file,
+random bytes, an MP4 cut short, one without a decodable frame) raises
 :class:`~reelforge.core.errors.DownloadError` with one line naming the file, and ``dest`` is not
-touched. Decoding blocks: async callers run these functions in a worker thread.
+touched. Decoding blocks: async callers run these functions in a worker thread (each call opens
+the file itself, so calls may run side by side).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import contextlib
 import glob
 import hashlib
 import io
+import itertools
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -41,6 +47,7 @@ from pathlib import Path
 
 import av
 import av.error
+from av.codec.context import ThreadType
 from av.container import InputContainer
 from av.stream import Disposition
 from av.video.frame import VideoFrame
@@ -69,11 +76,18 @@ _SPRITESHEET_QUALITY = 80
 _VIDEO_FORMATS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "mpegts"})
 """FFmpeg demuxers accepted as videos. FFmpeg also reads a JPEG, a PNG or a text file as a
 one-stream "video" (``jpeg_pipe``, ``png_pipe``, ``tty``): those are not videos here."""
+_INDEXED_FORMATS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"})
+"""Demuxers whose index lists keyframes where they are (an MP4's sample table, Matroska's
+cues); MPEG-TS fills its index with guesses while it seeks."""
 _SEEK_GAP = 2.0
-"""A frame at most this many seconds ahead of the last decoded one is reached by decoding on;
-a farther one by seeking."""
+"""In a file without an index, a frame at most this many seconds (or the farthest a seek has
+landed before its target, if more) ahead of the last decoded one is reached by decoding on."""
+_SEEK_TRIES = 6
+"""Seeks towards one frame, each further back, before reading the file from the start."""
+_FAR_AWAY = 2**62
+"""A timestamp past the end of any video: a seek to it lands on the last keyframe."""
 _DEFAULT_RATE = Fraction(25)
-"""Frame rate assumed when a file states none (only used to space tolerances)."""
+"""Frame rate assumed when a file states none (to space frames and estimate their count)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -95,7 +109,7 @@ def derive_thumbnail(video: Path, dest: Path) -> DerivedAsset:
     """Write the frame at the middle of ``video`` to ``dest`` as a WebP of the video's size."""
     what = f"cannot make a thumbnail from {video}"
     with _Clip.open(video, what) as clip:
-        [image] = clip.images_at([clip.duration / 2], lambda frame: frame.to_image())
+        [image] = clip.images_at([clip.duration / 2], _image)
     return _save(image, dest, what, frames=1, format="WEBP", quality=_THUMBNAIL_QUALITY)
 
 
@@ -115,20 +129,23 @@ def derive_spritesheet(video: Path, dest: Path) -> DerivedAsset:
     rows = -(-len(tiles) // columns)
     sheet = Image.new("RGB", (width * columns, height * rows), (0, 0, 0))
     for index, tile in enumerate(tiles):
-        if tile.size != (width, height):  # a stream whose frame size changes midway
-            tile = tile.resize((width, height))
-        sheet.paste(tile, ((index % columns) * width, (index // columns) * height))
-    return _save(
-        sheet, dest, what, frames=len(tiles), format="JPEG", quality=_SPRITESHEET_QUALITY
-    )
+        # A stream whose frame size changes midway gives tiles of other sizes.
+        fitted = tile if tile.size == (width, height) else tile.resize((width, height))
+        sheet.paste(fitted, ((index % columns) * width, (index // columns) * height))
+    return _save(sheet, dest, what, frames=len(tiles), format="JPEG", quality=_SPRITESHEET_QUALITY)
+
+
+def _image(frame: VideoFrame) -> Image.Image:
+    """``frame`` as an RGB image of its own size."""
+    image: Image.Image = frame.to_image()  # type: ignore[no-untyped-call]  # untyped in av's stubs
+    return image
 
 
 def _tile(frame: VideoFrame) -> Image.Image:
     """``frame`` as a spritesheet tile: :data:`SPRITE_TILE_WIDTH` wide, its aspect kept."""
     width = min(SPRITE_TILE_WIDTH, frame.width)
     height = max(1, frame.height * width // frame.width)
-    image: Image.Image = frame.to_image()
-    return image.resize((width, height), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    return _image(frame).resize((width, height), Image.Resampling.BICUBIC, reducing_gap=2.0)
 
 
 class _SeekFailed(Exception):
@@ -138,26 +155,32 @@ class _SeekFailed(Exception):
 class _Clip:
     """One open video stream, and how to pick its frames at given times."""
 
-    def __init__(self, path: Path, what: str, container: InputContainer) -> None:
+    def __init__(self, path: Path, what: str) -> None:
         self.path = path
         self.what = what
-        self.container = container
-        self.stream = _video_stream(container, what)
-        self.stream.thread_type = "AUTO"
+        self.container, self.stream = _open_video(path, what)
         rate = self.stream.average_rate or self.stream.guessed_rate or _DEFAULT_RATE
         self.frame_time = float(1 / rate)
+        self.keyframe_gap = _SEEK_GAP
+        """How far before its target a seek may land, in seconds (learnt as seeks land)."""
+        self.seek_back = 0.0
+        """How far before a frame to seek so as to land at or before it (learnt likewise)."""
         self.damage: str | None = None
-        """Why demuxing stopped early, if it did (read errors end the stream like its end)."""
-        self.duration, self.frame_count = self._measure(rate)
+        """Why reading stopped early, if it did (a read error ends the stream like its end)."""
+        try:
+            self.duration, self.frame_count = self._measure(rate)
+        except BaseException:
+            self.container.close()
+            raise
 
     @classmethod
     @contextlib.contextmanager
     def open(cls, path: Path, what: str) -> Iterator[_Clip]:
-        container = _open_container(path, what)
+        clip = cls(path, what)
         try:
-            yield cls(path, what, container)
+            yield clip
         finally:
-            container.close()
+            clip.container.close()
 
     def _measure(self, rate: Fraction) -> tuple[float, int]:
         """The video stream's duration in seconds and (about) how many frames it has."""
@@ -165,23 +188,36 @@ class _Clip:
         duration = 0.0
         if stream.duration and stream.time_base:
             duration = float(stream.duration * stream.time_base)
-        elif self.container.duration:
-            duration = self.container.duration / av.time_base
-        if duration <= 0:
-            duration = self._scan_duration()
+        else:  # a container's duration may count from 0 or from its start: measure instead
+            duration = self._measure_duration()
         frames = stream.frames or round(duration * rate)
         return duration, max(1, frames)
 
-    def _scan_duration(self) -> float:
-        """A duration the file does not state: read every packet's time (no decoding)."""
-        end = 0.0
-        time_base = self.stream.time_base or Fraction(1, av.time_base)
-        with contextlib.suppress(av.error.FFmpegError):
-            for packet in self.container.demux(self.stream):
+    def _measure_duration(self) -> float:
+        """How long the stream lasts, from the times of its last packets (read, not decoded):
+        those after a seek to its end, or every packet if that seek finds none. A second
+        opening of the file is read, so this one's position is untouched."""
+        end = self._end_of_packets(seek=True)
+        if end is None:
+            end = self._end_of_packets(seek=False)
+        return 0.0 if end is None else max(0.0, end - self._start)
+
+    def _end_of_packets(self, *, seek: bool) -> float | None:
+        container, stream = _open_video(self.path, self.what)
+        time_base = stream.time_base or Fraction(1, av.time_base)
+        end: float | None = None
+        try:
+            if seek:
+                container.seek(_FAR_AWAY, stream=stream, backward=True)
+            for packet in container.demux(stream):
                 if packet.pts is not None:
-                    end = max(end, float((packet.pts + (packet.duration or 0)) * time_base))
-        self.container.seek(0, stream=self.stream)
-        return end - self._start
+                    last = float((packet.pts + (packet.duration or 0)) * time_base)
+                    end = last if end is None else max(end, last)
+        except av.error.FFmpegError:
+            pass  # what was read so far is what there is
+        finally:
+            container.close()
+        return end
 
     @property
     def _start(self) -> float:
@@ -189,6 +225,10 @@ class _Clip:
         if stream.start_time is None or stream.time_base is None:
             return 0.0
         return float(stream.start_time * stream.time_base)
+
+    @property
+    def _tolerance(self) -> float:
+        return self.frame_time / 2 + 1e-6
 
     def images_at(
         self, times: list[float], convert: Callable[[VideoFrame], Image.Image]
@@ -200,9 +240,7 @@ class _Clip:
         except _SeekFailed:
             pass
         self.container.close()
-        self.container = _open_container(self.path, self.what)
-        self.stream = _video_stream(self.container, self.what)
-        self.stream.thread_type = "AUTO"
+        self.container, self.stream = _open_video(self.path, self.what)
         self.damage = None
         return self._by_reading(times, convert)
 
@@ -218,15 +256,11 @@ class _Clip:
             if chosen is not None and chosen[0] >= earliest:
                 images.append(chosen[1])
                 continue
-            seeked = frames is None and wanted > _SEEK_GAP or wanted - position > _SEEK_GAP
-            if seeked:
-                frames = self._frames_after_seek(wanted)
+            if self._worth_seeking(wanted, position):
+                frames = self._seek_before(wanted)
             elif frames is None:
                 frames = self._frames()
             for time, frame in frames:
-                if seeked and time > wanted + self._tolerance:
-                    raise _SeekFailed  # landed past the frame: the index is not trustworthy
-                seeked = False
                 position = time
                 if time >= earliest:
                     chosen = (time, convert(frame))
@@ -236,9 +270,45 @@ class _Clip:
             images.append(chosen[1])
         return images
 
-    def _frames_after_seek(self, wanted: float) -> Iterator[tuple[float, VideoFrame]]:
+    def _worth_seeking(self, wanted: float, position: float) -> bool:
+        """Whether a seek towards ``wanted`` lands past ``position`` (the last frame decoded),
+        skipping frames that decoding on would go through. A seek lands on the keyframe at or
+        before ``wanted``: an MP4's or a Matroska file's index says where, when it reaches that
+        far; otherwise (an MPEG-TS index holds guesses) ``keyframe_gap``, the farthest a seek
+        has landed before its target yet, tells."""
+        entries = self.stream.index_entries
+        time_base = self.stream.time_base
+        indexed = self.container.format.name in _INDEXED_FORMATS
+        if indexed and len(entries) > 1 and time_base is not None:
+            target = int((wanted + self._start) / time_base)
+            found = entries.search_timestamp(target)
+            if found >= 0 and entries[len(entries) - 1].timestamp >= target:
+                keyframe = float(entries[found].timestamp * time_base) - self._start
+                return keyframe > position + self._tolerance
+        return wanted - position > self.keyframe_gap
+
+    def _seek_before(self, wanted: float) -> Iterator[tuple[float, VideoFrame]]:
+        """Frames from a keyframe at or before ``wanted`` on. Some files' seeks land on the
+        keyframe after the time asked (MPEG-TS): those seek again, further back each time."""
+        back = self.seek_back
+        for _ in range(_SEEK_TRIES):
+            frames = self._frames_after_seek(max(0.0, wanted - back))
+            first = next(frames, None)
+            if first is None:
+                raise _SeekFailed  # nothing there: a bad index, or a truncated file
+            landed = first[0]
+            if landed <= wanted + self._tolerance:
+                self.seek_back = back
+                self.keyframe_gap = max(self.keyframe_gap, wanted - landed)
+                return itertools.chain([first], frames)
+            if back >= wanted:
+                break  # a seek to the very start landed late
+            back = max(2 * back, _SEEK_GAP, landed - wanted)
+        raise _SeekFailed
+
+    def _frames_after_seek(self, time: float) -> Iterator[tuple[float, VideoFrame]]:
         assert self.stream.time_base is not None
-        target = int((wanted + self._start) / self.stream.time_base)
+        target = int((time + self._start) / self.stream.time_base)
         try:
             self.container.seek(target, stream=self.stream, backward=True)
         except av.error.FFmpegError as exc:
@@ -270,10 +340,6 @@ class _Clip:
             f"it says it lasts: truncated or damaged{damage}"
         )
 
-    @property
-    def _tolerance(self) -> float:
-        return self.frame_time / 2 + 1e-6
-
     def _frames(self, *, timed: bool = False) -> Iterator[tuple[float, VideoFrame]]:
         """Decoded frames and their times (seconds from the stream's start), one at a time.
 
@@ -296,7 +362,7 @@ class _Clip:
                     time += self.frame_time
                 yield time, frame
 
-    def _packets(self) -> Iterator[av.Packet | None]:
+    def _packets(self) -> Iterator[av.Packet[VideoStream] | None]:
         try:
             yield from self.container.demux(self.stream)
         except av.error.FFmpegError as exc:
@@ -308,25 +374,23 @@ class _Clip:
         return f"no frame of it can be decoded{damage}"
 
 
-def _open_container(path: Path, what: str) -> InputContainer:
+def _open_video(path: Path, what: str) -> tuple[InputContainer, VideoStream]:
+    """``path`` opened, and its video stream (threaded decoding)."""
     try:
         container = av.open(str(path), mode="r", metadata_errors="replace")
     except (av.error.FFmpegError, OSError) as exc:
         reason = _reason(exc)
         if isinstance(exc, av.error.InvalidDataError):
             reason = "not a readable video (truncated, or not a video at all)"
-        raise DownloadError(f"{what}: {reason}") from None
+        raise DownloadError(f"{what}: {reason}") from exc
     if container.format.name not in _VIDEO_FORMATS:
         kind = container.format.long_name or container.format.name
         container.close()
         raise DownloadError(f"{what}: not a video (FFmpeg reads it as {kind})")
-    return container
-
-
-def _video_stream(container: InputContainer, what: str) -> VideoStream:
     for stream in container.streams.video:
         if not stream.disposition & Disposition.attached_pic:  # cover art is not the video
-            return stream
+            stream.thread_type = ThreadType.AUTO
+            return container, stream
     container.close()
     raise DownloadError(f"{what}: the file has no video stream")
 
@@ -346,7 +410,7 @@ def _save(
     try:
         image.save(buffer, format=format, quality=quality)
     except (OSError, ValueError) as exc:
-        raise DownloadError(f"{what}: cannot encode a {format} of {image.size}: {exc}") from None
+        raise DownloadError(f"{what}: cannot encode a {format} of {image.size}: {exc}") from exc
     data = buffer.getvalue()
     _write_atomically(dest, data, what)
     return DerivedAsset(
@@ -368,7 +432,7 @@ def _write_atomically(dest: Path, data: bytes, what: str) -> None:
             stale.unlink(missing_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     except OSError as exc:
-        raise DownloadError(f"{what}: cannot save {dest}: {_reason(exc)}") from None
+        raise DownloadError(f"{what}: cannot save {dest}: {_reason(exc)}") from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -377,7 +441,7 @@ def _write_atomically(dest: Path, data: bytes, what: str) -> None:
         os.replace(tmp, dest)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise DownloadError(f"{what}: cannot save {dest}: {_reason(exc)}") from None
+        raise DownloadError(f"{what}: cannot save {dest}: {_reason(exc)}") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
