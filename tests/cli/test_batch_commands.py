@@ -246,7 +246,7 @@ def calm_gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedSimulator]
         yield emb
 
 
-def test_cancel_a_batch_deletes_created_jobs_and_looks_for_a_submitting_one(
+def test_cancel_a_batch_deletes_created_jobs_and_refuses_a_create_that_may_still_land(
     runner: CliRunner, calm_gateway: EmbeddedSimulator, db: str
 ) -> None:
     gateway = calm_gateway
@@ -262,18 +262,38 @@ def test_cancel_a_batch_deletes_created_jobs_and_looks_for_a_submitting_one(
         runner, "cancel", "manual", "--db", db, "--base-url", gateway.base_url, "--json"
     )
 
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     outcomes = {job["id"]: job for job in as_json(result)["jobs"]}
     assert outcomes[waiting]["outcome"] == "canceled"
     assert outcomes[created]["outcome"] == "canceled"
     assert outcomes[created]["remote_deleted"] is True
-    # Its create never reached the simulator: not in the listing, so canceled with a note.
-    assert outcomes[submitting]["outcome"] == "canceled"
-    assert "0 matching jobs in the provider's listing" in outcomes[submitting]["remote_note"]
+    # Not in the listing yet, but its create could still land: refused, saying for how long.
+    assert outcomes[submitting]["outcome"] == "refused"
+    assert "may still reach the provider" in outcomes[submitting]["reason"]
     assert store.get_job(waiting).state is JobState.CANCELED
-    assert store.get_job(submitting).state is JobState.CANCELED
-    assert "may have been out" in (store.get_job(submitting).error or "")
+    assert store.get_job(submitting).state is JobState.SUBMITTING
     assert gateway.sim.store.get(remote.remote_id) is None
+    store.close()
+
+
+def test_cancel_of_a_submitting_job_past_its_resend_window_cancels_it(
+    runner: CliRunner, calm_gateway: EmbeddedSimulator, db: str
+) -> None:
+    """Its create can no longer land and the listing does not have it: nothing was made."""
+    store, (submitting,) = prepared_store(db, calm_gateway.base_url, "A snowy pass")
+    store.record_intent(submitting, window=0.0)
+
+    result = invoke(
+        runner, "cancel", "manual", "--db", db, "--base-url", calm_gateway.base_url, "--json"
+    )
+
+    assert result.exit_code == 0, result.output
+    (outcome,) = as_json(result)["jobs"]
+    assert outcome["outcome"] == "canceled", outcome
+    assert "not in the provider's listing" in outcome["remote_note"]
+    job = store.get_job(submitting)
+    assert job.state is JobState.CANCELED
+    assert "could no longer land" in (job.error or "")
     store.close()
 
 

@@ -152,7 +152,7 @@ async def cancel_jobs(
     return results
 
 
-async def _cancel_one(
+async def _cancel_one(  # noqa: PLR0911  # one outcome per state the job is found in
     store: Store,
     control: WorkflowControl,
     job: JobRow,
@@ -166,10 +166,10 @@ async def _cancel_one(
         return settled
     if job.state is JobState.SUBMITTING:
         found = await _cancel_submitting(store, control, job, provider=provider, account=account)
-        if isinstance(found, JobRow):
-            # Adopted from the listing (or moved on meanwhile): canceled as it is now.
-            found = await _cancel_one(store, control, found, provider=provider, account=account)
-        return found
+        if isinstance(found, CancelResult):
+            return found
+        # Adopted from the listing (or moved on meanwhile): canceled as it is now.
+        return await _cancel_one(store, control, found, provider=provider, account=account)
     if job.remote_id is not None:
         checked = await _check_remote(store, job, provider=provider, account=account)
         if checked is not None:
@@ -223,50 +223,77 @@ async def _cancel_submitting(
     provider: Provider | None,
     account: str | None,
 ) -> CancelResult | JobRow:
-    """Cancel a job whose create may be out: stop its workflow (no create is sent after
-    this), then look for the job in the provider's listing. Found once: adopted (returned, to
-    be canceled as a created job). Otherwise it is canceled here (through review, which keeps
-    the record of why) with a note that the provider may have made it."""
-    workflow_id = await asyncio.to_thread(control.cancel, job.id)
-    job = store.get_job(job.id)
-    if job.state is not JobState.SUBMITTING:
-        return job  # it got its remote id (or ended) meanwhile: handled as it is now
-    note = await _find_created(store, job, provider=provider, account=account)
-    if isinstance(note, JobRow):
-        return note
-    reason = (
-        f"canceled by the user while its create request may have been out ({note}): if the "
-        "provider made the video, look for it there (reelforge did not collect it)"
-    )
-    with contextlib.suppress(IllegalTransitionError):
-        store.transition(job.id, JobState.NEEDS_REVIEW, expect={JobState.SUBMITTING}, error=reason)
-        store.transition(job.id, JobState.CANCELED, expect={JobState.NEEDS_REVIEW}, error=reason)
-    job = store.get_job(job.id)
-    if job.state is not JobState.CANCELED:
+    """Cancel a job whose create may be out, never losing the video it may have made.
+
+    The provider's listing is read first. The job found there once is adopted (returned, to
+    be canceled as a created job: deleted, or kept if already completed). Not found while its
+    create could still land (before its ``resend_after``): refused, saying until when. Not
+    found after that: nothing was made, so its workflow is stopped and it is canceled. An
+    endpoint that cannot list can never tell: after the window it is canceled here with a
+    note that the provider may have made it.
+    """
+    found = await _find_created(store, job, provider=provider, account=account)
+    if isinstance(found, JobRow) and found.state is JobState.SUBMITTING:
+        return CancelResult(
+            job=found, outcome=CancelOutcome.REFUSED, reason="it moved on: run cancel again"
+        )
+    if not isinstance(found, str):
+        return found
+    resend_after = job.resend_after if job.resend_after is not None else job.intent_at
+    if resend_after is not None and store.now() < resend_after:
         return CancelResult(
             job=job,
             outcome=CancelOutcome.REFUSED,
-            reason=f"it moved to {job.state.value} meanwhile: run cancel again",
+            reason=f"its create request may still reach the provider for "
+            f"{resend_after - store.now():.0f} s ({found}): cancel it after that, or let its "
+            "run settle it",
+        )
+    workflow_id = await asyncio.to_thread(control.cancel, job.id)
+    now = store.get_job(job.id)
+    if now.state is not JobState.SUBMITTING or now.intent_token != job.intent_token:
+        return CancelResult(
+            job=now,
+            outcome=CancelOutcome.REFUSED,
+            reason=f"it moved on meanwhile (now {now.state.value}): run cancel again",
+            workflow_id=workflow_id,
+        )
+    reason = f"canceled by the user after its create could no longer land ({found})"
+    with contextlib.suppress(IllegalTransitionError):
+        store.transition(job.id, JobState.NEEDS_REVIEW, expect={JobState.SUBMITTING}, error=reason)
+        store.transition(job.id, JobState.CANCELED, expect={JobState.NEEDS_REVIEW}, error=reason)
+    now = store.get_job(job.id)
+    if now.state is not JobState.CANCELED:
+        return CancelResult(
+            job=now,
+            outcome=CancelOutcome.REFUSED,
+            reason=f"it moved to {now.state.value} meanwhile: run cancel again",
             workflow_id=workflow_id,
         )
     return CancelResult(
-        job=job, outcome=CancelOutcome.CANCELED, workflow_id=workflow_id, remote_note=note
+        job=now, outcome=CancelOutcome.CANCELED, workflow_id=workflow_id, remote_note=found
     )
 
 
 async def _find_created(
     store: Store, job: JobRow, *, provider: Provider | None, account: str | None
-) -> JobRow | str:
-    """The job adopted from the provider's listing, or why it could not be found there."""
-    if provider is None or account != job.account or job.intent_at is None:
-        return "no credentials to look for it on the provider"
-    if job.intent_token is None:
+) -> JobRow | CancelResult | str:
+    """The job adopted from the provider's listing; or the result when the listing cannot be
+    read now (refused: try again); or what the listing says (nothing matches, or the endpoint
+    cannot list)."""
+    if provider is None or account != job.account:
+        return CancelResult(
+            job=job,
+            outcome=CancelOutcome.REFUSED,
+            reason="its create request may be out, and there are no credentials to look for it "
+            "on the provider: run cancel with the base URL and API key the batch ran with",
+        )
+    if job.intent_token is None or job.intent_at is None:
         return "no submission intent is recorded"
     found = await _matching(store, job, provider)
-    if isinstance(found, str):
+    if not isinstance(found, list):
         return found
     if len(found) != 1:
-        return f"{len(found)} matching jobs in the provider's listing"
+        return "not in the provider's listing" if not found else _ambiguous(job, len(found))
     status = found[0]
     recorded = store.record_remote_id(
         job.id,
@@ -277,14 +304,25 @@ async def _find_created(
         data={"reconciled": "found in the listing when canceled"},
     )
     if not recorded:
-        return "it changed meanwhile"
+        return store.get_job(job.id)  # it moved on meanwhile: handled as it is now
     store.record_note(job.id, f"found in the provider's listing when canceled: {status.remote_id}")
     return store.get_job(job.id)
 
 
-async def _matching(store: Store, job: JobRow, provider: Provider) -> list[RemoteStatus] | str:
-    """The provider's jobs that match ``job``'s create and no other job owns, or why there
-    is no listing to go on."""
+def _ambiguous(job: JobRow, count: int) -> CancelResult:
+    return CancelResult(
+        job=job,
+        outcome=CancelOutcome.REFUSED,
+        reason=f"{count} jobs in the provider's listing match it: settle it with "
+        "`reelforge reconcile` first",
+    )
+
+
+async def _matching(
+    store: Store, job: JobRow, provider: Provider
+) -> list[RemoteStatus] | CancelResult | str:
+    """The provider's jobs that match ``job``'s create and no other job owns; the refusal
+    when the listing cannot be read now; or a note when the endpoint cannot list at all."""
     assert job.intent_at is not None
     since = job.intent_at - ReconcilePolicy().skew
     try:
@@ -295,9 +333,14 @@ async def _matching(store: Store, job: JobRow, provider: Provider) -> list[Remot
             and store.find_by_remote_id(status.remote_id) is None
         ]
     except UnsupportedOperationError:
-        return "the endpoint cannot list its jobs"
+        return "the endpoint cannot list its jobs: the provider may have made it"
     except ProviderError as exc:
-        return f"the provider's listing could not be read: {exc}"
+        return CancelResult(
+            job=job,
+            outcome=CancelOutcome.REFUSED,
+            reason=f"its create request may be out and the provider's listing could not be "
+            f"read ({exc}): try again",
+        )
 
 
 async def _check_remote(

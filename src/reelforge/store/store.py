@@ -66,6 +66,10 @@ class Store:
         file.parent.mkdir(parents=True, exist_ok=True)
         return cls(f"sqlite:///{file}", now=now)
 
+    def now(self) -> float:
+        """The store's clock (the engine's; tests give a fake one)."""
+        return self._now()
+
     @property
     def url(self) -> str:
         """The database URL."""
