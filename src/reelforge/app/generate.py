@@ -26,7 +26,7 @@ from reelforge.batch.ids import SAFE_NAME_PATTERN, name_problem
 from reelforge.core.config import DEFAULT_DB_PATH, Settings
 from reelforge.core.errors import ConfigError, ErrorCategory, InvalidSpecError
 from reelforge.core.models import DownloadResult, JobSpec, JobState, Variant
-from reelforge.engine import Engine, context, records
+from reelforge.engine import Engine
 from reelforge.providers.registry import Providers
 from reelforge.store import EventKind, EventRow, JobRow, Store
 
@@ -181,13 +181,7 @@ async def run_one(
     follow = _Follower(store, job.id, on_event) if on_event is not None else None
     await engine.wait(batch_id, on_update=follow)
     ended = store.get_job(job.id)
-    job_dir = out / batch_id
-    if ended.state is not JobState.DONE and (job_dir / "job.json").is_file():
-        # The engine writes job.json at the intent, at the remote id and when done: the
-        # record beside the files also says how a job that did not finish ended (with the
-        # engine's own writer), so it is never left saying "submitting" or "queued".
-        records.write_job_file(context.current(), ended, state=ended.state)
-    return _result(store, ended, job_dir=job_dir)
+    return _result(store, ended, job_dir=out / batch_id)
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ from reelforge.core.errors import ProviderError, UnsupportedOperationError
 from reelforge.core.models import JobState, RemoteState, RemoteStatus
 from reelforge.engine.outcome import FINAL
 from reelforge.engine.reconcile import ReconcilePolicy, matches
+from reelforge.engine.records import write_ending
 from reelforge.engine.workflow import WAKE_TOPIC
 from reelforge.engine.workflow_ids import run_number
 from reelforge.providers.base import Provider
@@ -148,7 +149,10 @@ async def cancel_jobs(
     """
     results = []
     for job in jobs:
-        results.append(await _cancel_one(store, control, job, provider=provider, account=account))
+        result = await _cancel_one(store, control, job, provider=provider, account=account)
+        if result.outcome is CancelOutcome.CANCELED:
+            write_ending(store, result.job.id)
+        results.append(result)
     return results
 
 

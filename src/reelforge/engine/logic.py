@@ -182,7 +182,7 @@ async def submit(job_id: str, strikes: int = 0) -> Submitted:
     policy = ctx.reconcile
     token = store.record_intent(job_id, window=policy.window)
     try:
-        records.write_job_file(ctx, store.get_job(job_id), state=JobState.SUBMITTING)
+        records.write_job_file(store, store.get_job(job_id), state=JobState.SUBMITTING)
     except OSError as exc:
         # No evidence on disk, no create: nothing was sent.
         store.clear_intent(
@@ -258,7 +258,7 @@ def _adopt(ctx: EngineContext, job_id: str, token: str, status: RemoteStatus) ->
     if job.remote_id is not None:
         # The output folder records the remote id too: paid-for evidence beside the files.
         with contextlib.suppress(OSError, ValueError):
-            records.write_job_file(ctx, job, state=job.state)
+            records.write_job_file(ctx.store, job, state=job.state)
 
 
 def _record_remote(ctx: EngineContext, job_id: str, token: str, status: RemoteStatus) -> None:
@@ -316,7 +316,8 @@ async def _reconcile(ctx: EngineContext, job: JobRow, strikes: int = 0) -> Submi
         assert decision.adopted is not None
         store.record_note(job.id, f"reconciled: adopted {decision.adopted.remote_id}")
         _adopt(ctx, job.id, job.intent_token, decision.adopted)
-        return Submitted(state=store.get_job(job.id).state, expected=_expected(ctx, job))
+        # Created a while ago: looked at again soon, not after a whole typical render.
+        return Submitted(state=store.get_job(job.id).state)
     if decision.verdict is Verdict.WAIT:
         # Look again soon: a create still in the air shows up in the listing when it lands.
         return Submitted(state=job.state, wait=min(decision.wait, _RELIST_EVERY))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 from reelforge.campaign.labels import campaign_labels
@@ -12,8 +13,8 @@ from reelforge.core.files import write_atomic_json
 from reelforge.core.models import DownloadResult, JobState, RemoteStatus, Variant
 from reelforge.core.naming import is_safe_component
 from reelforge.engine.context import EngineContext
-from reelforge.engine.outcome import local_state
-from reelforge.store import JobRow
+from reelforge.engine.outcome import FINAL, local_state
+from reelforge.store import JobRow, Store
 
 __all__ = [
     "POLL_HINT",
@@ -24,6 +25,7 @@ __all__ = [
     "observe",
     "time_out",
     "variant_capability",
+    "write_ending",
     "write_job_file",
 ]
 
@@ -87,10 +89,10 @@ def time_out(ctx: EngineContext, job_id: str, state: str, *, problem: str | None
     )
 
 
-def job_dir(ctx: EngineContext, job: JobRow) -> Path:
+def job_dir(store: Store, job: JobRow) -> Path:
     """``OUT/<batch>/<key>`` (``OUT/<batch>`` for a flat, one-job batch): names checked,
     never taken from the provider."""
-    batch = ctx.store.get_batch(job.batch_id)
+    batch = store.get_batch(job.batch_id)
     if not (is_safe_component(batch.name) and is_safe_component(job.key)):
         raise ValueError(f"unsafe output path for job {job.id}")
     folder = Path(batch.out_dir) / batch.name
@@ -125,7 +127,7 @@ async def download_assets(ctx: EngineContext, job: JobRow) -> None:
     assert job.remote_id is not None
     store.transition(job.id, JobState.DOWNLOADING, expect={JobState.COMPLETED})
     provider = ctx.provider(job.account)
-    folder = job_dir(ctx, job)
+    folder = job_dir(store, job)
     have = {asset.variant: asset for asset in store.assets(job.id)}
     refused = {name for name, row in store.capabilities(job.account).items() if not row.supported}
     # The video first: the other variants may have to be made from it.
@@ -145,7 +147,7 @@ async def download_assets(ctx: EngineContext, job: JobRow) -> None:
     actual = job.estimated_cost
     if actual is not None:
         store.settle(job.id, actual)
-    write_job_file(ctx, store.get_job(job.id), state=JobState.DONE)
+    write_job_file(store, store.get_job(job.id), state=JobState.DONE)
     store.transition(job.id, JobState.DONE, expect={JobState.DOWNLOADING})
 
 
@@ -187,13 +189,24 @@ async def _derive(folder: Path, variant: Variant) -> DownloadResult:
     )
 
 
-def write_job_file(ctx: EngineContext, job: JobRow, *, state: JobState) -> None:
+def write_ending(store: Store, job_id: str) -> None:
+    """Rewrite ``job.json`` of a job that ended without its files (failed, canceled, in
+    review), so the record beside the output never says ``submitting`` or ``queued`` after
+    the job has ended. Only where a ``job.json`` exists (the job got as far as its intent)."""
+    job = store.get_job(job_id)
+    if job.state not in FINAL or job.state is JobState.DONE:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        if (job_dir(store, job) / "job.json").is_file():
+            write_job_file(store, job, state=job.state)
+
+
+def write_job_file(store: Store, job: JobRow, *, state: JobState) -> None:
     """Write ``job.json``: spec, remote id, status history, checksums and cost. No secrets.
 
     Written when the create is about to be sent (the intent), when the remote id is known, and
     when the job is done: the output folder is evidence of what was paid for, even if the
     database is lost (see :mod:`reelforge.engine.evidence`)."""
-    store = ctx.store
     assets = {asset.variant.value: asset for asset in store.assets(job.id)}
     history = [
         {
@@ -206,7 +219,7 @@ def write_job_file(ctx: EngineContext, job: JobRow, *, state: JobState) -> None:
     ]
     combination = campaign_labels(job.labels)
     write_atomic_json(
-        job_dir(ctx, job) / "job.json",
+        job_dir(store, job) / "job.json",
         {
             "job_id": job.id,
             "batch": job.batch_id,

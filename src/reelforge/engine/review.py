@@ -31,6 +31,7 @@ from reelforge.core.models import JobState, RemoteState, RemoteStatus
 from reelforge.engine.logic import LIST
 from reelforge.engine.outcome import FINAL, local_state
 from reelforge.engine.reconcile import ReconcilePolicy, Verdict, decide, matches
+from reelforge.engine.records import write_ending
 from reelforge.engine.runner import Engine
 from reelforge.providers.base import Provider
 from reelforge.store import JobRow, Store, can_transition
@@ -380,6 +381,7 @@ def abandon(store: Store, job: JobRow, note: str) -> JobState:
         category=job.category if to is JobState.FAILED else None,
         error=note,
     )
+    write_ending(store, job.id)
     return to
 
 

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from dbos import DBOS
 
-from reelforge.engine import logic
+from reelforge.core.models import JobState
+from reelforge.engine import logic, records
 from reelforge.engine.context import current
-from reelforge.engine.logic import Admitted, Downloaded, Polled, Submitted
+from reelforge.engine.logic import Admitted, Downloaded, Polled, StepResult, Submitted
+from reelforge.engine.outcome import FINAL
 
 __all__ = ["admit", "download", "now", "poll", "submit"]
+
+
+_R = TypeVar("_R", bound=StepResult)
+
+
+def _ended(job_id: str, result: _R) -> _R:
+    """A step that ended its job leaves ``job.json`` saying how (done jobs write their own)."""
+    if result.state in FINAL and result.state is not JobState.DONE:
+        records.write_ending(current().store, job_id)
+    return result
 
 
 @DBOS.step(name="reelforge.admit")
@@ -20,19 +34,19 @@ async def admit(job_id: str) -> Admitted:
 @DBOS.step(name="reelforge.submit")
 async def submit(job_id: str, strikes: int = 0) -> Submitted:
     """See :func:`reelforge.engine.logic.submit`."""
-    return await logic.submit(job_id, strikes)
+    return _ended(job_id, await logic.submit(job_id, strikes))
 
 
 @DBOS.step(name="reelforge.poll")
 async def poll(job_id: str, strikes: int = 0) -> Polled:
     """See :func:`reelforge.engine.logic.poll`."""
-    return await logic.poll(job_id, strikes)
+    return _ended(job_id, await logic.poll(job_id, strikes))
 
 
 @DBOS.step(name="reelforge.download")
 async def download(job_id: str) -> Downloaded:
     """See :func:`reelforge.engine.logic.download`."""
-    return await logic.download(job_id)
+    return _ended(job_id, await logic.download(job_id))
 
 
 @DBOS.step(name="reelforge.now")
