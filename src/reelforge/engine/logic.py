@@ -87,6 +87,9 @@ class Submitted(StepResult):
     hold_until: float | None = None
     """The job stopped for review while a create it sent may still be running on the
     provider: its workflow keeps the account's in-flight slot until then."""
+    since: float | None = None
+    """When the creates that could not reach the provider began (carried into the next
+    call, which gives up after the job's timeout)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -159,7 +162,7 @@ def _budget_refusal(ctx: EngineContext, job: JobRow, budget: Decimal) -> str | N
     )
 
 
-async def submit(job_id: str, strikes: int = 0) -> Submitted:
+async def submit(job_id: str, strikes: int = 0, since: float | None = None) -> Submitted:
     """Create the job on the provider exactly once.
 
     Returns the job's state, and ``wait`` > 0 when the workflow should wait that long and call
@@ -197,7 +200,7 @@ async def submit(job_id: str, strikes: int = 0) -> Submitted:
     try:
         status = await _create(ctx, job, token)
     except ProviderError as exc:
-        return await _after_failed_create(ctx, job_id, token, exc)
+        return await _after_failed_create(ctx, job_id, token, exc, since)
     crash_point(CrashPoint.BEFORE_REMOTE_ID_STORED)
     _adopt(ctx, job_id, token, status)
     job = store.get_job(job_id)
@@ -224,7 +227,7 @@ async def _create(ctx: EngineContext, job: JobRow, token: str) -> RemoteStatus:
 
 
 async def _after_failed_create(
-    ctx: EngineContext, job_id: str, token: str, exc: ProviderError
+    ctx: EngineContext, job_id: str, token: str, exc: ProviderError, since: float | None
 ) -> Submitted:
     """Ambiguous: reconcile. Provably nothing created: try later, or fail with the reason.
 
@@ -233,6 +236,10 @@ async def _after_failed_create(
     the intent's ``resend_after``: without an answer (a timeout, a dropped connection) the
     request may still arrive, and a 5xx proves nothing either — a gateway answers 502/504
     while its upstream goes on to make the job.
+
+    A provider that cannot be reached (or keeps answering 429) is tried again every few
+    seconds, with a note the first time, for at most the job's timeout counted from
+    ``since`` (the first such failure); then the job fails, having cost nothing.
     """
     store = ctx.store
     if isinstance(exc, AmbiguousSubmissionError):
@@ -243,12 +250,38 @@ async def _after_failed_create(
     retryable = isinstance(exc, TransientError) or (
         isinstance(exc, RateLimitedError) and exc.code != "insufficient_quota"
     )
-    if retryable:
+    now = ctx.clock.now()
+    if retryable and (since is None or now - since <= ctx.poll.timeout):
         # Only failures that prove nothing was created reach here (connection refused, 429).
         store.clear_intent(job_id, token)
-        return Submitted(state=store.get_job(job_id).state, wait=exc.retry_after or _RETRY_SUBMIT)
+        if since is None:
+            store.record_note(job_id, f"could not send the create, trying again: {exc}")
+        return Submitted(
+            state=store.get_job(job_id).state,
+            wait=exc.retry_after or _RETRY_SUBMIT,
+            since=now if since is None else since,
+        )
+    error = str(exc)
+    if retryable:
+        error = f"could not be sent for {ctx.poll.timeout:.0f} s (nothing was created): {exc}"
     # Nothing was created, so nothing is owed: failing also frees the budget it held.
-    store.clear_intent(job_id, token, to=JobState.FAILED, category=exc.category, error=str(exc))
+    store.clear_intent(
+        job_id,
+        token,
+        to=JobState.FAILED,
+        category=exc.category,
+        error=error,
+        data={
+            key: value
+            for key, value in (
+                ("code", exc.code),
+                ("param", exc.param),
+                ("status_code", exc.status_code),
+                ("request_id", exc.request_id),
+            )
+            if value is not None
+        },
+    )
     return Submitted(state=store.get_job(job_id).state)
 
 

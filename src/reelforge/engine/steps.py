@@ -32,9 +32,9 @@ async def admit(job_id: str) -> Admitted:
 
 
 @DBOS.step(name="reelforge.submit")
-async def submit(job_id: str, strikes: int = 0) -> Submitted:
+async def submit(job_id: str, strikes: int = 0, since: float | None = None) -> Submitted:
     """See :func:`reelforge.engine.logic.submit`."""
-    return _ended(job_id, await logic.submit(job_id, strikes))
+    return _ended(job_id, await logic.submit(job_id, strikes, since))
 
 
 @DBOS.step(name="reelforge.poll")

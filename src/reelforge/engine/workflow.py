@@ -40,7 +40,7 @@ async def job_workflow(job_id: str) -> str:
     state = (await steps.admit(job_id)).state
     submitted = Submitted(state=state)
     while state is JobState.WAITING or state is JobState.SUBMITTING:
-        submitted = await steps.submit(job_id, submitted.strikes)
+        submitted = await steps.submit(job_id, submitted.strikes, submitted.since)
         state = submitted.state
         if submitted.wait > 0:
             await DBOS.recv_async(WAKE_TOPIC, timeout_seconds=submitted.wait)

@@ -139,6 +139,7 @@ def clear_intent(
     category: ErrorCategory | None,
     error: str | None,
     now: float,
+    data: Mapping[str, Any] | None = None,
 ) -> bool:
     """Withdraw an intent that provably created nothing; see the :class:`Store` method."""
     if to not in _CLEAR_TO:
@@ -168,6 +169,12 @@ def clear_intent(
         kind=EventKind.STATE,
         state=to,
         progress=row["progress"],
-        data={"from": current, "intent_cleared": True, "category": category, "error": error},
+        data={
+            "from": current,
+            "intent_cleared": True,
+            "category": category,
+            "error": error,
+            **(data or {}),
+        },
     )
     return True

@@ -324,13 +324,22 @@ class Store:
         to: JobState = JobState.WAITING,
         category: ErrorCategory | None = None,
         error: str | None = None,
+        data: Mapping[str, Any] | None = None,
     ) -> bool:
         """Withdraw an intent whose request provably created nothing (connection refused,
         429, a 4xx rejection): the job goes back to ``waiting`` (to try again) or to
-        ``failed``. Fenced like :meth:`record_remote_id`; returns whether it applied."""
+        ``failed``. ``data`` is added to the event (the server's error code, param, request
+        id). Fenced like :meth:`record_remote_id`; returns whether it applied."""
         with write(self._engine) as conn:
             cleared = _submission.clear_intent(
-                conn, job_id, token, to=to, category=category, error=error, now=self._now()
+                conn,
+                job_id,
+                token,
+                to=to,
+                category=category,
+                error=error,
+                now=self._now(),
+                data=data,
             )
             if cleared and to in _UNPAID:
                 _ledger.settle(conn, job_id, Decimal(0), now=self._now(), released=True)
