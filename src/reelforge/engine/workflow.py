@@ -11,7 +11,7 @@ Workflow ids follow :mod:`reelforge.engine.workflow_ids` (the job's id; its down
 ``<job>.download.<attempt>``). Enqueueing either twice is harmless. Control flow depends only
 on step results, which DBOS records, so a recovered workflow replays to where it was and
 continues. Waiting is ``recv`` on the ``wake`` topic with
-a timeout: a webhook or ``reelforge poke`` wakes it at once.
+a timeout: ``reelforge poke`` wakes it at once.
 """
 
 from __future__ import annotations
