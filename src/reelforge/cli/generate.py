@@ -22,7 +22,13 @@ from reelforge.cli._common import (
     print_json,
     reelforge_errors,
 )
-from reelforge.cli._options import BaseUrlOption, JsonOption, SimulatorOption
+from reelforge.cli._options import (
+    BaseUrlOption,
+    CreateTimeoutOption,
+    JobTimeoutOption,
+    JsonOption,
+    SimulatorOption,
+)
 from reelforge.core.capabilities import validate_spec
 from reelforge.core.config import Settings, display_url
 from reelforge.core.errors import (
@@ -33,7 +39,9 @@ from reelforge.core.errors import (
 )
 from reelforge.core.models import JobSpec, JobState
 from reelforge.core.paths import check_output_dir
+from reelforge.core.polling import PollPolicy
 from reelforge.core.pricing import estimate_cost
+from reelforge.engine.reconcile import ReconcilePolicy
 
 __all__ = ["generate"]
 
@@ -67,6 +75,8 @@ def generate(
     db: GenerateDbOption = None,
     base_url: BaseUrlOption = None,
     simulator: SimulatorOption = None,
+    timeout: JobTimeoutOption = 3600.0,
+    create_timeout: CreateTimeoutOption = 90.0,
     as_json: JsonOption = False,
 ) -> None:
     """Generate one video and download it with its thumbnail and spritesheet.
@@ -88,7 +98,12 @@ def generate(
         chosen = db if db is not None else Settings().reelforge_db_url
         with generate_database(chosen) as where:
             forge = Forge(
-                base_url=base_url, simulator=simulator, out=check_output_dir(out), db=where
+                base_url=base_url,
+                simulator=simulator,
+                out=check_output_dir(out),
+                db=where,
+                poll=PollPolicy(timeout=timeout),
+                reconcile=ReconcilePolicy(create_timeout=create_timeout),
             )
             result = asyncio.run(
                 _run(forge, spec, db=where, recorded=chosen is not None, show_progress=not as_json)
