@@ -124,6 +124,17 @@ def test_the_key_inside_a_wrapped_error_is_redacted() -> None:
     assert KEY not in repr(envelope)
 
 
+def test_the_key_hidden_by_python_escapes_in_a_repr_is_redacted_once_decoded() -> None:
+    hidden = "".join(f"\\x{ord(char):02x}" for char in KEY)  # '\x73\x6b...' in the repr
+    upstream = "{'error': {'message': 'Incorrect API key " + hidden + "', 'param': 'key'}}"
+    body = gateway("litellm.AuthenticationError: Error code: 401 - " + upstream)
+
+    envelope = read_envelope(body, Redactor(KEY))
+
+    assert envelope.message == f"Incorrect API key {REDACTED}"
+    assert envelope.param == "key"
+
+
 def test_a_number_code_upstream_is_text() -> None:
     body = gateway('OpenAIException - {"error": {"message": "slow down", "code": 429}}')
 

@@ -177,6 +177,18 @@ async def test_a_variant_refused_while_the_video_is_unfinished_is_not_ready(
         await returns(provider.download("video_1", Variant.THUMBNAIL, tmp_path / "t.webp"))
 
 
+async def test_a_variant_refused_for_a_failed_video_is_not_found(
+    serve: Serve, tmp_path: Path
+) -> None:
+    failed = video(status="failed", error={"code": "internal_error", "message": "boom"})
+    provider, _ = serve(variant_server(answer(404, b'{"error": {"message": "none"}}'), failed))
+
+    with pytest.raises(NotFoundError, match="the video is failed, not completed") as caught:
+        await returns(provider.download("video_1", Variant.SPRITESHEET, tmp_path / "s.jpg"))
+
+    assert type(caught.value) is NotFoundError
+
+
 async def test_a_variant_refused_after_the_assets_expired_is_asset_expired(
     serve: Serve, tmp_path: Path
 ) -> None:

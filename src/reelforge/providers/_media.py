@@ -33,6 +33,7 @@ import av.error
 from PIL import Image
 
 from reelforge.core.models import Variant
+from reelforge.providers._redact import clean_text
 
 __all__ = ["MAX_IMAGE_BYTES", "MediaProblem", "check_media", "describe_bytes", "media_problem"]
 
@@ -137,7 +138,7 @@ def _type_problem(variant: Variant, content_type: str | None) -> MediaProblem | 
     declared = (content_type or "").split(";", 1)[0].strip().lower()
     if declared in _UNDECLARED_TYPES or declared in _ACCEPTED_TYPES[variant]:
         return None
-    shown = declared[:60]
+    shown = clean_text(declared, limit=60)
     text = f"the server labels the {variant.value} as {shown!r}, not {variant.media_type!r}"
     if declared.startswith(_MEDIA_PREFIXES):
         return MediaProblem(text, found=shown)

@@ -330,7 +330,8 @@ class OpenAIVideosProvider:
             status = await self._expired_or(remote_id, dest, label, exc)
             if status.state is RemoteState.COMPLETED:
                 raise
-            raise VideoNotReadyError(
+            cls = NotFoundError if status.state.is_terminal else VideoNotReadyError
+            raise cls(
                 f"{label} failed: the video is {status.state.value}, not completed",
                 status_code=exc.status_code,
                 request_id=exc.request_id,
