@@ -8,12 +8,15 @@ built from an id carries it as one percent-encoded segment, and the id comes bac
 from __future__ import annotations
 
 import asyncio
+import string
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from litellm_replay import wrapped_id
 from openai_fakes import media, video
 
@@ -21,7 +24,13 @@ from hostile import HostileServer, Reply, Request, json_reply
 from reelforge.core.errors import AmbiguousSubmissionError, ProtocolError
 from reelforge.core.models import JobSpec, RemoteState, Variant
 from reelforge.providers import OpenAIVideosProvider
-from reelforge.providers._wire import MAX_ID_LENGTH, check_id, id_problem, is_valid_id
+from reelforge.providers._wire import (
+    MAX_ID_LENGTH,
+    check_id,
+    id_problem,
+    id_segment,
+    is_valid_id,
+)
 
 SPEC = JobSpec(prompt="A lighthouse at dawn", model="sora-2", seconds=4, size="720x1280")
 Handler = Callable[[Request], Reply]
@@ -189,3 +198,17 @@ def test_an_id_that_is_not_a_string_is_refused(value: Any) -> None:
     assert not is_valid_id(value)
     with pytest.raises(ProtocolError, match="not a string"):
         check_id(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=1100) | st.text(st.characters(codec="ascii"), min_size=1000, max_size=1030))
+def test_every_id_is_one_url_segment_or_refused_in_a_few_words(value: str) -> None:
+    problem = id_problem(value)
+    if problem is not None:
+        assert len(problem) < 80
+        assert not is_valid_id(value)
+        return
+    segment = id_segment(value)
+    assert unquote(segment) == value
+    assert set(segment) <= set(string.ascii_letters + string.digits + "-._~%")  # unreserved
+    assert segment.strip(".")  # never a dot segment
