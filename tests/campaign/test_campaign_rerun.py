@@ -74,7 +74,7 @@ async def test_recorded_prompts_that_todays_rules_reject_are_not_sent(
         )
     )
     async with Forge(base_url=sim.base_url, api_key="sk-rerun", out=tmp_path, db=db) as forge:
-        _record(db, first, forge.engine().account)
+        _record(db, first, forge.account())
         result = await forge.run(second)
 
     jobs = {job.key: job for job in result.batch.jobs}

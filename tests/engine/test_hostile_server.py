@@ -1,8 +1,8 @@
 """``reelforge run`` against a server whose answers are unusable: every job ends, none hangs.
 
 The server (``tests/hostile.py``, a raw socket server) speaks just enough of the protocol to
-accept each create, then answers one job per way a hostile or broken server can: an id that
-is a path, an unknown status, progress out of range, a 200 that is not JSON, a 200 MB body,
+accept each create, then answers one job per way a hostile or broken server can: an id with a
+control character in it, an unknown status, progress out of range, a 200 that is not JSON, a 200 MB body,
 a gzip bomb, and 503 for ever. The run must end with each job in ``needs_review`` and the
 server's answer quoted, within the bounded tolerance or the ``--timeout``, never hanging.
 """
@@ -45,11 +45,11 @@ def _handler(request: Request) -> Reply:  # noqa: PLR0911  # one answer per host
     if request.method == "POST" and request.path == "/v1/videos":
         prompt = request.json()["prompt"]
         case = prompt.split()[0]
-        video_id = "../../etc/passwd" if case == "badid" else f"video_{case}"
+        video_id = "video_bad\x01id" if case == "badid" else f"video_{case}"
         return json_reply(_video(video_id, prompt))
     if request.method == "GET" and request.path == "/v1/videos":
         return json_reply(
-            {"object": "list", "data": [_video("../../etc/passwd", "badid")], "has_more": False}
+            {"object": "list", "data": [_video("video_bad\x01id", "badid")], "has_more": False}
         )
     case = request.path.rsplit("_", 1)[-1]
     if case == "status":
@@ -105,7 +105,8 @@ def test_every_unusable_answer_ends_its_job_in_review_with_the_answer_quoted(
     for case, job in jobs.items():
         assert job["state"] == "needs_review", (case, job)
         assert job["category"] == "protocol", (case, job)
-    assert "not a safe identifier" in jobs["badid"]["error"]
+    assert "video id is not usable" in jobs["badid"]["error"]
+    assert "U+0001" in jobs["badid"]["error"]
     assert "teleporting" in jobs["status"]["error"]
     assert "150" in jobs["progress"]["error"]
     assert "not valid JSON" in jobs["nonjson"]["error"]

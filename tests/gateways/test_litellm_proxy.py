@@ -63,7 +63,9 @@ def test_generate_through_the_proxy_saves_a_video_and_derives_its_pictures(
     sim = make_sim(sim_config(time_scale=40, seed=1))
     out = tmp_path / "out"
 
-    done = gateway.reelforge("generate", PROMPT, "--out", out, cwd=tmp_path, timeout=120)
+    done = gateway.reelforge(
+        "generate", PROMPT, "--out", out, "--timeout", "40", cwd=tmp_path, timeout=120
+    )
 
     assert done.returncode == 0, done.describe()
     creates = sim.creates()
