@@ -532,4 +532,9 @@ def _check_files(
         assert hashlib.sha256(data).hexdigest() == digest, (job.key, variant)
         assert recorded[variant].sha256 == digest, (job.key, variant)
         assert recorded[variant].bytes == size, (job.key, variant)
-        assert document["assets"][variant] == {"file": name, "bytes": size, "sha256": digest}
+        assert document["assets"][variant] == {
+            "file": name,
+            "bytes": size,
+            "sha256": digest,
+            "derived": False,
+        }
