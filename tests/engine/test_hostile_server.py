@@ -3,8 +3,9 @@
 The server (``tests/hostile.py``, a raw socket server) speaks just enough of the protocol to
 accept each create, then answers one job per way a hostile or broken server can: an id with a
 control character in it, an unknown status, progress out of range, a 200 that is not JSON, a
-200 MB body, a gzip bomb, and 503 for ever. The run must end with each job in ``needs_review`` and the
-server's answer quoted, within the bounded tolerance or the ``--timeout``, never hanging.
+200 MB body, a gzip bomb, and 503 for ever. The run must end with each job in ``needs_review``
+and the server's answer quoted, within the bounded tolerance or the ``--timeout``, never
+hanging.
 """
 
 from __future__ import annotations
