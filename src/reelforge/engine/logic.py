@@ -111,9 +111,12 @@ class Downloaded(StepResult):
     """The result of :func:`download`."""
 
 
-def _expected(ctx: EngineContext, job: JobRow) -> float | None:
+def _expected(ctx: EngineContext, job: JobRow, *, first: bool = False) -> float | None:
+    """How long jobs like ``job`` take from creation to completion, as measured in this
+    process; for the ``first`` check only, the model's typical time when nothing is measured
+    (later checks go by the progress they see, not by a table)."""
     learned = ctx.durations.expected(job.model, job.seconds, job.size)
-    if learned is not None:
+    if learned is not None or not first:
         return learned
     return ctx.provider(job.account).capabilities(job.model).typical_duration(job.seconds)
 
@@ -208,7 +211,7 @@ async def submit(job_id: str, strikes: int = 0, since: float | None = None) -> S
         state=job.state,
         hint=status.poll_after,
         created_at=status.created_at,
-        expected=_expected(ctx, job),
+        expected=_expected(ctx, job, first=True),
     )
 
 
