@@ -352,8 +352,8 @@ async def _reconcile(ctx: EngineContext, job: JobRow, strikes: int = 0) -> Submi
         assert decision.adopted is not None
         store.record_note(job.id, f"reconciled: adopted {decision.adopted.remote_id}")
         _adopt(ctx, job.id, job.intent_token, decision.adopted)
-        # Created a while ago: looked at again soon, not after a whole typical render.
-        return Submitted(state=store.get_job(job.id).state)
+        # Created a while ago: aimed by what was measured here, not a whole typical render.
+        return Submitted(state=store.get_job(job.id).state, expected=_expected(ctx, job))
     if decision.verdict is Verdict.WAIT:
         # Look again soon: a create still in the air shows up in the listing when it lands.
         return Submitted(state=job.state, wait=min(decision.wait, _RELIST_EVERY))
