@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 JOBS = 200
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(420)
 def test_a_faulty_provider_loses_nothing_and_creates_nothing_twice(
     make_sim: SimFactory, tmp_path: Path
 ) -> None:
@@ -46,7 +46,9 @@ def test_a_faulty_provider_loses_nothing_and_creates_nothing_twice(
     batch = write_batch(tmp_path, "faults", JOBS, marker_every=20)
     workspace = Workspace(folder=tmp_path, sim=sim)
 
-    run = workspace.run(batch, timeout=200)
+    # About 190 s on a quiet 2-core machine: one create in ten is ambiguous and holds its slot
+    # for its 40 s resend window (10 s create timeout + 30 s listing lag) before it is resent.
+    run = workspace.run(batch, timeout=360)
 
     assert run.returncode == 1, run.describe()  # some jobs failed, as the provider decided
     jobs = check_batch(workspace, batch, allow_failed=True)
