@@ -55,6 +55,7 @@ from av.video.stream import VideoStream
 from PIL import Image
 
 from reelforge.core.errors import DownloadError
+from reelforge.core.files import sync_directory
 
 __all__ = [
     "SPRITE_COLUMNS",
@@ -445,14 +446,4 @@ def _write_atomically(dest: Path, data: bytes, what: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _sync_directory(dest.parent)
-
-
-def _sync_directory(folder: Path) -> None:
-    """Make the rename durable (best effort: not every platform can open a folder)."""
-    with contextlib.suppress(OSError):
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+    sync_directory(dest.parent)

@@ -8,7 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_atomic_json"]
+__all__ = ["sync_directory", "write_atomic_json"]
 
 
 def write_atomic_json(path: Path, data: object) -> None:
@@ -30,3 +30,18 @@ def write_atomic_json(path: Path, data: object) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def sync_directory(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (best effort: not every platform can open a
+    folder)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)

@@ -49,6 +49,7 @@ from reelforge.core.errors import (
     DownloadError,
     ProtocolError,
 )
+from reelforge.core.files import sync_directory
 from reelforge.core.models import DownloadResult, Variant
 from reelforge.providers._errors import Endpoint, OptionalOperation
 from reelforge.providers._http import (
@@ -194,7 +195,7 @@ async def download_asset(
                 raise AssetMismatchError(message, variant=variant.value, found=problem.found)
             raise DownloadError(message)
         os.replace(part_path, dest)
-        _sync_directory(dest.parent)
+        sync_directory(dest.parent)
     except (AssetExpiredError, ProtocolError):
         part_path.unlink(missing_ok=True)  # useless or corrupt: never resume from it
         raise
@@ -415,13 +416,3 @@ def _remove_if_empty(path: Path) -> None:
     with contextlib.suppress(OSError):
         if path.stat().st_size == 0:
             path.unlink()
-
-
-def _sync_directory(directory: Path) -> None:
-    """Make a rename durable (best effort: not every platform can open a directory)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
