@@ -9,7 +9,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
@@ -18,9 +18,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from reelforge.core.models import Variant
-from reelforge.sim import llm, videos
+from reelforge.sim import fal, llm, replicate, videos
 from reelforge.sim.log import RequestRecord, api_key_id
 from reelforge.sim.protocol import ApiError, server_error
+from reelforge.sim.routing import Authenticate, Endpoint, Handler, RenderError
 from reelforge.sim.videos import Ctx
 from reelforge.sim.webhooks import WebhookSender
 
@@ -31,8 +32,6 @@ __all__ = ["create_app"]
 
 _logger = logging.getLogger("reelforge.sim")
 
-Handler = Callable[[Ctx], Awaitable[Response]]
-Endpoint = Callable[[Request], Awaitable[Response]]
 
 _NO_KEY = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header "
@@ -49,8 +48,20 @@ def _authenticate(request: Request) -> str:
     return api_key_id(key.strip())
 
 
-def _endpoint(sim: Simulator, handler: Handler, *, creates: bool = False) -> Endpoint:
-    """Wrap ``handler`` with auth, limits, faults, the protocol's headers and the request log."""
+def _endpoint(
+    sim: Simulator,
+    handler: Handler,
+    *,
+    creates: bool = False,
+    authenticate: Authenticate = _authenticate,
+    render_error: RenderError | None = None,
+    openai_headers: bool = True,
+) -> Endpoint:
+    """Wrap ``handler`` with auth, limits, faults, the protocol's headers and the request log.
+
+    Each protocol passes its own ``authenticate`` (scheme, 401 body) and ``render_error`` (its
+    error envelope); ``openai_headers`` adds ``openai-processing-ms``.
+    """
 
     async def run(request: Request) -> Response:
         started = time.perf_counter()
@@ -60,7 +71,7 @@ def _endpoint(sim: Simulator, handler: Handler, *, creates: bool = False) -> End
         limit_headers: dict[str, str] = {}
         ctx: Ctx | None = None
         try:
-            key_id = _authenticate(request)
+            key_id = authenticate(request)
             limit_headers, limited = sim.limiter.hit(key_id, sim.now())
             if limited is not None:
                 raise limited
@@ -81,12 +92,15 @@ def _endpoint(sim: Simulator, handler: Handler, *, creates: bool = False) -> End
         except ApiError as exc:
             if exc.fault is not None:
                 faults.append(exc.fault)
-            response = exc.response()
+            response = exc.response() if render_error is None else render_error(exc)
         except Exception:
             _logger.exception("simulator handler failed on %s %s", request.method, request.url.path)
-            response = server_error(500, "unexpected").response()
+            failure = server_error(500, "unexpected")
+            response = failure.response() if render_error is None else render_error(failure)
         response.headers["x-request-id"] = request_id
-        response.headers["openai-processing-ms"] = str(int((time.perf_counter() - started) * 1000))
+        if openai_headers:
+            elapsed = int((time.perf_counter() - started) * 1000)
+            response.headers["openai-processing-ms"] = str(elapsed)
         for name, value in limit_headers.items():
             response.headers[name] = value
         sim.log.requests.append(
@@ -175,6 +189,22 @@ def create_app(sim: Simulator) -> Starlette:
     def ep(handler: Handler, *, creates: bool = False) -> Endpoint:
         return _endpoint(sim, handler, creates=creates)
 
+    def wrap(
+        handler: Handler,
+        *,
+        creates: bool = False,
+        authenticate: Authenticate,
+        render_error: RenderError,
+    ) -> Endpoint:
+        return _endpoint(
+            sim,
+            handler,
+            creates=creates,
+            authenticate=authenticate,
+            render_error=render_error,
+            openai_headers=False,
+        )
+
     routes = [
         Route("/v1/videos", ep(videos.create, creates=True), methods=["POST"]),
         Route("/v1/videos", ep(videos.list_videos), methods=["GET"]),
@@ -186,17 +216,22 @@ def create_app(sim: Simulator) -> Starlette:
         Route("/v1/videos/{video_id}/content", ep(videos.content), methods=["GET"]),
         Route("/v1/responses", ep(llm.responses), methods=["POST"]),
         Route("/v1/moderations", ep(llm.moderations), methods=["POST"]),
+        *replicate.routes(sim, wrap),
         *_sim_routes(sim),
+        *fal.sim_routes(sim),
         Route("/v1/{path:path}", ep(_invalid_url), methods=_ALL_METHODS),
+        # fal's queue paths (/{owner}/{app}/...) are caught last: everything else is routed.
+        *fal.routes(sim, wrap),
     ]
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        if sim.config.webhooks is None:
-            yield
-            return
-        sender = WebhookSender(sim, sim.config.webhooks)
-        async with sender.running():
+        async with contextlib.AsyncExitStack() as stack:
+            if sim.config.webhooks is not None:
+                sender = WebhookSender(sim, sim.config.webhooks)
+                await stack.enter_async_context(sender.running())
+            await stack.enter_async_context(fal.running(sim))
+            await stack.enter_async_context(replicate.running(sim))
             yield
 
     return Starlette(routes=routes, lifespan=lifespan)

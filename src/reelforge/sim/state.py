@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,9 +68,17 @@ class Job:
     expires_after: float = 3600.0
     """Real seconds from completion to expiry."""
     webhook_sent: bool = field(default=False)
+    protocol: str = "openai"
+    """The protocol that created it (``openai``, ``fal``, ``replicate``): ids and shapes differ."""
+    data: dict[str, Any] = field(default_factory=dict)
+    """Protocol-specific state: the input as sent, a webhook URL, a deadline, …"""
+    canceled_at: float | None = None
+    """When a cancel request stopped it (only if it had not finished by then)."""
 
     def status(self, now: float) -> tuple[RemoteState, int]:
         """The wire status and progress at ``now``."""
+        if self.canceled_at is not None and now >= self.canceled_at:
+            return RemoteState.CANCELED, self._progress(self.canceled_at, 100)
         if now < self.started_at:
             return RemoteState.QUEUED, 0
         if now < self.finished_at:
@@ -82,15 +91,25 @@ class Job:
             return RemoteState.FAILED, self.fail_progress
         return RemoteState.COMPLETED, 100
 
+    def _progress(self, at: float, ceiling: int) -> int:
+        """Progress at ``at`` on the way to ``ceiling`` percent (0 while queued, < 100)."""
+        if at < self.started_at:
+            return 0
+        span = max(self.finished_at - self.started_at, 1e-9)
+        return min(int((at - self.started_at) / span * ceiling), 99)
+
     def in_flight_until(self) -> float:
         """When the job stops counting against the in-flight limit."""
+        end = self.finished_at
         if self.deleted_at is not None:
-            return min(self.deleted_at, self.finished_at)
-        return self.finished_at
+            end = min(self.deleted_at, end)
+        if self.canceled_at is not None:
+            end = min(self.canceled_at, end)
+        return end
 
     def expires_at(self) -> float | None:
         """When the assets expire; ``None`` unless the job completes."""
-        if self.fail_code is not None:
+        if self.fail_code is not None or self.canceled_at is not None:
             return None
         return self.finished_at + self.expires_after
 
@@ -155,10 +174,12 @@ class JobStore:
         """All jobs in creation order, deleted ones included."""
         return list(self._order)
 
-    def new_id(self) -> str:
-        """A fresh ``video_<hex>`` id, deterministic for a seed and a sequence of creates."""
+    def new_id(self, fmt: Callable[[int], str] | None = None) -> str:
+        """A fresh id, deterministic for a seed and a sequence of creates: ``video_<hex>`` by
+        default, or ``fmt`` applied to 128 random bits (each protocol words its own ids)."""
         while True:
-            candidate = f"video_{self._ids.getrandbits(128):032x}"
+            bits = self._ids.getrandbits(128)
+            candidate = fmt(bits) if fmt is not None else f"video_{bits:032x}"
             if candidate not in self._jobs:
                 return candidate
 
@@ -180,10 +201,13 @@ class JobStore:
         now: float,
         remixed_from: str | None = None,
         kind: str = "create",
+        protocol: str = "openai",
+        id_format: Callable[[int], str] | None = None,
+        data: dict[str, Any] | None = None,
     ) -> Job:
         """Create a job: decide its timing and its fate now, from the seed and its id."""
         cfg = self.config
-        video_id = self.new_id()
+        video_id = self.new_id(id_format)
         rng = random.Random(f"{cfg.seed}:{video_id}:fate")
 
         def jittered(value: float) -> float:
@@ -212,6 +236,8 @@ class JobStore:
             remixed_from=remixed_from,
             kind=kind,
             expires_after=cfg.expires_after / scale,
+            protocol=protocol,
+            data=dict(data or {}),
         )
         faults = cfg.faults
         blocked = any(p.search(prompt) for p in self._moderation)
@@ -242,6 +268,15 @@ class JobStore:
     def any(self, video_id: str) -> Job | None:
         """The job whatever its state or owner (for tests)."""
         return self._jobs.get(video_id)
+
+    def cancel(self, job: Job, now: float) -> bool:
+        """Stop ``job`` at ``now`` if it has not finished; whether it was still running."""
+        if job.canceled_at is not None:
+            return True
+        if now >= job.finished_at:
+            return False
+        job.canceled_at = now
+        return True
 
     def delete(self, job: Job, now: float) -> None:
         """Mark ``job`` deleted; it stops counting as in flight."""
