@@ -166,21 +166,39 @@ async def download_asset(
     dest: Path,
     max_bytes: int = DEFAULT_MAX_ASSET_BYTES,
     optional: OptionalOperation | None = None,
+    url: str | None = None,
 ) -> DownloadResult:
     """Download ``variant`` of ``remote_id`` to ``dest`` (see the module docstring).
 
     ``optional`` names the answers that mean the endpoint does not serve this variant
     (:class:`UnsupportedOperationError`). What arrives as another kind of media than the variant
-    raises :class:`AssetMismatchError`; nothing of it is kept."""
-    call = Call(
-        method="GET",
-        path=f"/videos/{id_segment(remote_id)}/content",
-        kind=CallKind.READ,
-        endpoint=Endpoint.CONTENT,
-        label=f"download the {variant.value} of video {shown_id(remote_id)}",
-        params={"variant": variant.value},
-        optional=optional,
-    )
+    raises :class:`AssetMismatchError`; nothing of it is kept.
+
+    ``url`` is an absolute ``http(s)`` URL to fetch instead of the OpenAI protocol's content
+    path (a provider's CDN file): the credential goes with it only when it is on the base URL's
+    own origin."""
+    label = f"download the {variant.value} of video {shown_id(remote_id)}"
+    if url is None:
+        call = Call(
+            method="GET",
+            path=f"/videos/{id_segment(remote_id)}/content",
+            kind=CallKind.READ,
+            endpoint=Endpoint.CONTENT,
+            label=label,
+            params={"variant": variant.value},
+            optional=optional,
+        )
+    else:
+        if httpx.URL(url).scheme not in _REDIRECT_SCHEMES:
+            raise ProtocolError(f"{label}: the file URL is not an http(s) URL")
+        call = Call(
+            method="GET",
+            path=url,
+            kind=CallKind.READ,
+            endpoint=Endpoint.CONTENT,
+            label=label,
+            optional=optional,
+        )
     part_path = dest.with_name(dest.name + ".part")
     try:
         with _PartFile(part_path) as part:
@@ -265,9 +283,10 @@ class _Transfer:
         headers["Accept-Encoding"] = "identity"
         if self.part.size:
             headers["Range"] = f"bytes={self.part.size}-"
-        request = session.client.build_request(
-            "GET", session.url(call.path), params=call.params, headers=headers
-        )
+        target = session.url(call.path)
+        if not session.same_origin(target):
+            headers.pop("Authorization", None)  # a CDN file: the credential stays home
+        request = session.client.build_request("GET", target, params=call.params, headers=headers)
         visited = {str(request.url)}
         hops = 0
         while True:

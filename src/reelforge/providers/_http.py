@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from importlib.metadata import PackageNotFoundError, version
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import httpx
 
@@ -52,6 +52,7 @@ from reelforge.providers._wire import decode_json, request_id_of
 __all__ = [
     "Call",
     "CallKind",
+    "ErrorReader",
     "Session",
     "read_capped",
     "read_error_body",
@@ -116,6 +117,25 @@ class Call:
     """A 404 after an attempt whose answer was lost means the earlier attempt succeeded."""
     optional: OptionalOperation | None = None
     """Set when the endpoint may not offer this operation: which answers say so."""
+    headers: Mapping[str, str] | None = None
+    """Extra request headers (a protocol's own: ``Cancel-After``, ``X-Fal-…``)."""
+
+
+class ErrorReader(Protocol):
+    """Turns a non-success answer into the error it means, in one protocol's words.
+
+    ``headers`` and ``body`` arrive redacted; the result is returned, not raised (the session
+    decides on retries). The default reads the OpenAI error envelope."""
+
+    def __call__(
+        self,
+        call: Call,
+        status: int,
+        headers: httpx.Headers,
+        body: bytes | None,
+        *,
+        retry_after: float | None,
+    ) -> ReelforgeError: ...
 
 
 class Session:
@@ -129,23 +149,37 @@ class Session:
         retry: RetryPolicy,
         clock: Clock,
         rng: random.Random,
+        auth_scheme: str = "Bearer",
+        error_reader: ErrorReader | None = None,
     ) -> None:
         self.client = client
         self.site = site
         self.retry = retry
         self.clock = clock
         self.rng = rng
+        self.auth_scheme = auth_scheme
+        """How the credential is sent: ``Authorization: <scheme> <secret>``."""
+        self.error_reader = error_reader
         self._base = site.base_url.rstrip("/")
 
     def url(self, path: str) -> str:
-        """The absolute URL of ``path`` (relative to the base URL)."""
+        """The absolute URL of ``path`` (relative to the base URL; an absolute ``http(s)``
+        URL is taken as it is)."""
+        if path.startswith(("http://", "https://")):
+            return path
         return self._base + path
+
+    def same_origin(self, url: str) -> bool:
+        """Whether ``url`` is on the base URL's scheme, host and port (where the credential
+        may go)."""
+        theirs, ours = httpx.URL(url), httpx.URL(self._base)
+        return (theirs.scheme, theirs.host, theirs.port) == (ours.scheme, ours.host, ours.port)
 
     def headers(self, accept: str) -> dict[str, str]:
         """The headers every request carries."""
         headers = {"User-Agent": user_agent(), "Accept": accept, "Accept-Encoding": "identity"}
         if self.site.secret:
-            headers["Authorization"] = f"Bearer {self.site.secret}"
+            headers["Authorization"] = f"{self.auth_scheme} {self.site.secret}"
         return headers
 
     async def pause(self, failures: int, retry_after: float | None) -> None:
@@ -176,7 +210,7 @@ class Session:
                 json=call.json,
                 data=call.data,
                 files=call.files,
-                headers=self.headers("application/json"),
+                headers={**self.headers("application/json"), **(call.headers or {})},
             )
             try:
                 response = await self.client.send(request, stream=True)
@@ -244,14 +278,20 @@ class Session:
         """The error a non-success ``response`` means; its headers and ``body`` (the raw bytes
         :func:`read_error_body` returned) are redacted before anything reads them."""
         headers = self.answer_headers(response)
+        retry_after = retry_after_seconds(headers, self.clock.now())
+        redacted = None if body is None else self.site.redactor.raw(body)
+        if self.error_reader is not None:
+            return self.error_reader(
+                call, response.status_code, headers, redacted, retry_after=retry_after
+            )
         return error_for_response(
             response.status_code,
             headers,
-            None if body is None else self.site.redactor.raw(body),
+            redacted,
             site=self.site,
             endpoint=call.endpoint,
             label=call.label,
-            retry_after=retry_after_seconds(headers, self.clock.now()),
+            retry_after=retry_after,
             model=call.model,
             optional=call.optional,
         )
