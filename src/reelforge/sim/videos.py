@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ __all__ = [
     "edit",
     "extend",
     "list_videos",
+    "new_job",
     "remix",
     "retrieve",
 ]
@@ -107,7 +109,7 @@ def video_response(ctx: Ctx, job: Job) -> JSONResponse:
     return response
 
 
-def _new_job(
+def new_job(
     ctx: Ctx,
     *,
     prompt: str,
@@ -116,7 +118,12 @@ def _new_job(
     size: str,
     kind: str,
     source: str | None = None,
+    protocol: str = "openai",
+    id_format: Callable[[int], str] | None = None,
+    data: dict[str, Any] | None = None,
 ) -> Job:
+    """Create a job as a paid create does, whatever the protocol: the in-flight limit and the
+    injected 5xx before or after the job exists, and a :class:`CreateRecord` in the log."""
     sim = ctx.sim
     refusal = sim.faults.too_many_in_flight(sim.store.in_flight(ctx.api_key_id, ctx.now))
     if refusal is not None:
@@ -133,6 +140,9 @@ def _new_job(
         now=ctx.now,
         remixed_from=source,
         kind=kind,
+        protocol=protocol,
+        id_format=id_format,
+        data=data,
     )
     sim.log.creates.append(
         CreateRecord(
@@ -163,7 +173,7 @@ async def create(ctx: Ctx) -> Response:
         ctx.faults.append("create_delay")
         # Shielded: a client that disconnects does not stop the server from making the job.
         await asyncio.shield(asyncio.sleep(delay))
-    job = _new_job(
+    job = new_job(
         ctx,
         prompt=params.prompt,
         model=params.model,
@@ -261,7 +271,7 @@ async def remix(ctx: Ctx) -> Response:
     body = await read_body(ctx.request)
     source = _completed_source(ctx, str(ctx.request.path_params["video_id"]), "remixed")
     prompt = parse_prompt(body)
-    job = _new_job(
+    job = new_job(
         ctx,
         prompt=prompt,
         model=source.model,
@@ -303,7 +313,7 @@ async def edit(ctx: Ctx) -> Response:
     prompt = parse_prompt(body)
     source_id = source_video_id(body)
     model, seconds, size = _source_params(ctx, body, source_id, "edited")
-    job = _new_job(
+    job = new_job(
         ctx, prompt=prompt, model=model, seconds=seconds, size=size, kind="edit", source=source_id
     )
     return video_response(ctx, job)
@@ -316,7 +326,7 @@ async def extend(ctx: Ctx) -> Response:
     extra = parse_seconds(body, EXTENSION_SECONDS, default=None)
     source_id = source_video_id(body)
     model, seconds, size = _source_params(ctx, body, source_id, "extended")
-    job = _new_job(
+    job = new_job(
         ctx,
         prompt=prompt,
         model=model,
