@@ -22,6 +22,7 @@ __all__ = [
     "ExtraModel",
     "FaultConfig",
     "RateLimitBurst",
+    "ReplicateConfig",
     "SimConfig",
     "WebhookConfig",
     "load_sim_config",
@@ -120,6 +121,22 @@ class WebhookConfig(_Model):
     timeout: float = Field(default=10.0, gt=0)
 
 
+class ReplicateConfig(_Model):
+    """The Replicate predictions protocol (``/v1/predictions``, ``/v1/models/…/predictions``)."""
+
+    data_retention: float = Field(default=3600.0, gt=0)
+    """Simulated seconds from a prediction's completion until its input, output, logs and file
+    are removed (``data_removed: true``), as Replicate does for API predictions after an hour."""
+    page_size: int = Field(default=100, ge=1)
+    """Predictions per page of ``GET /v1/predictions``."""
+    webhook_interval: float = Field(default=0.2, gt=0)
+    """How often webhook events are looked for, in real seconds."""
+    webhook_max_attempts: int = Field(default=4, ge=1)
+    """Deliveries of one webhook event before giving up (the first one included)."""
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    """Real seconds one webhook delivery may take."""
+
+
 class SimConfig(_Model):
     """Everything the simulator can be told. Build it directly or with :func:`load_sim_config`."""
 
@@ -130,6 +147,7 @@ class SimConfig(_Model):
     faults: FaultConfig = FaultConfig()
     extra_models: dict[str, ExtraModel] = Field(default_factory=dict)
     webhooks: WebhookConfig | None = None
+    replicate: ReplicateConfig = ReplicateConfig()
 
     queue_seconds: float = Field(default=6.0, ge=0)
     """Simulated time a job waits in ``queued`` before generation starts."""
