@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from reelforge.core.errors import ErrorCategory
 
 __all__ = [
+    "NEUTRAL_FIELDS",
     "DownloadResult",
     "JobSpec",
     "JobState",
@@ -121,7 +123,17 @@ class RemoteError:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class JobSpec:
-    """Everything needed to create one video. Validate with :func:`reelforge.validate_spec`."""
+    """Everything needed to create one video. Validate with :func:`reelforge.validate_spec`.
+
+    ``seconds`` is the clip's length on every provider. ``size`` (``WxH``) and
+    ``input_reference`` are the OpenAI Videos protocol's own fields; the provider-neutral ones
+    (``aspect_ratio``, ``resolution``, ``audio``, ``image``, ``end_image``,
+    ``negative_prompt``, ``seed``) are mapped by each adapter to its wire names and forms, and
+    ``params`` carries anything else exactly as the provider spells it (sent last, so it wins).
+    ``None`` means "the model's default"; validation fills the defaults in (and, for models
+    named by aspect ratio and resolution, sets ``size`` to the dimensions they give).
+    ``image`` and ``end_image`` are an ``http(s)``/``data:`` URL or a local file path.
+    """
 
     prompt: str
     provider: str = "openai"
@@ -130,14 +142,23 @@ class JobSpec:
     size: str = "720x1280"
     input_reference: Path | None = None
     labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    aspect_ratio: str | None = None
+    resolution: str | None = None
+    audio: bool | None = None
+    image: str | None = None
+    end_image: str | None = None
+    negative_prompt: str | None = None
+    seed: int | None = None
+    params: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
-        # A read-only view, so a frozen spec cannot be changed through its labels.
+        # Read-only views, so a frozen spec cannot be changed through its mappings.
         object.__setattr__(self, "labels", MappingProxyType(dict(self.labels)))
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
 
     def to_dict(self) -> dict[str, object]:
-        """A JSON-ready dict (for ``job.json`` and logs)."""
-        return {
+        """A JSON-ready dict (for ``job.json`` and logs); neutral fields only when set."""
+        data: dict[str, object] = {
             "prompt": self.prompt,
             "provider": self.provider,
             "model": self.model,
@@ -146,6 +167,32 @@ class JobSpec:
             "input_reference": str(self.input_reference) if self.input_reference else None,
             "labels": dict(self.labels),
         }
+        for name in NEUTRAL_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
+        if self.params:
+            data["params"] = dict(self.params)
+        return data
+
+    @property
+    def neutral(self) -> dict[str, object]:
+        """The provider-neutral fields that are set (not ``None``), by name."""
+        return {
+            name: getattr(self, name) for name in NEUTRAL_FIELDS if getattr(self, name) is not None
+        }
+
+
+NEUTRAL_FIELDS = (
+    "aspect_ratio",
+    "resolution",
+    "audio",
+    "image",
+    "end_image",
+    "negative_prompt",
+    "seed",
+)
+"""The provider-neutral fields of :class:`JobSpec`, in the order messages list them."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -172,6 +219,9 @@ class RemoteStatus:
     token: str | None = None
     """The job's idempotency token, when the provider echoes back what ``submit`` carried
     (metadata, a webhook URL): reconciliation then matches on it instead of the prompt."""
+    input: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)
+    """The model input exactly as the provider echoes it back (Replicate's ``input``), so
+    reconciliation can match a listed job on identical input; ``None`` when not returned."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -297,6 +297,7 @@ class CostLine:
 def spec_from_dict(data: Mapping[str, Any]) -> JobSpec:
     """The inverse of :meth:`JobSpec.to_dict`."""
     reference = data.get("input_reference")
+    audio, seed = data.get("audio"), data.get("seed")
     return JobSpec(
         prompt=str(data["prompt"]),
         provider=str(data["provider"]),
@@ -305,7 +306,19 @@ def spec_from_dict(data: Mapping[str, Any]) -> JobSpec:
         size=str(data["size"]),
         input_reference=Path(reference) if reference else None,
         labels={str(k): str(v) for k, v in dict(data.get("labels") or {}).items()},
+        aspect_ratio=_text(data.get("aspect_ratio")),
+        resolution=_text(data.get("resolution")),
+        audio=bool(audio) if audio is not None else None,
+        image=_text(data.get("image")),
+        end_image=_text(data.get("end_image")),
+        negative_prompt=_text(data.get("negative_prompt")),
+        seed=int(seed) if seed is not None else None,
+        params=dict(data.get("params") or {}),
     )
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _as_dict(value: Any) -> dict[str, Any]:
