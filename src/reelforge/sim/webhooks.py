@@ -80,8 +80,8 @@ class WebhookSender:
         now = self.sim.now()
         started = 0
         for job in self.sim.store.jobs:
-            if job.webhook_sent or job.finished_at > now:
-                continue
+            if job.protocol != "openai" or job.webhook_sent or job.finished_at > now:
+                continue  # fal and Replicate jobs send their own protocol's webhooks
             job.webhook_sent = True
             event = event_for(job, self.sim.config.seed, now)
             if event is None:
