@@ -18,7 +18,19 @@ from reelforge.batch import (
 from reelforge.core.errors import InvalidSpecError
 
 CORPUS = Path(__file__).parent / "corpus"
-JOB_FIELDS = ("prompt", "key", "provider", "model", "seconds", "size", "input_reference", "labels")
+NEUTRAL = ("aspect_ratio", "resolution", "audio", "image", "end_image", "negative_prompt", "seed")
+JOB_FIELDS = (
+    "prompt",
+    "key",
+    "provider",
+    "model",
+    "seconds",
+    "size",
+    *NEUTRAL,
+    "input_reference",
+    "params",
+    "labels",
+)
 CSV_COLUMNS = (
     "prompt",
     "key",
@@ -26,7 +38,9 @@ CSV_COLUMNS = (
     "model",
     "seconds",
     "size",
+    *NEUTRAL,
     "input_reference",
+    "params",
     "label.<name>",
 )
 SORA_2_SECONDS = ("4", "8", "12")

@@ -67,7 +67,8 @@ def test_csv_header_problems_are_all_reported_on_row_1() -> None:
             "header",
             1,
             "unknown column 'label.'; known columns: prompt, key, provider, model, "
-            "seconds, size, input_reference, label.<name>",
+            "seconds, size, aspect_ratio, resolution, audio, image, end_image, negative_prompt, "
+            "seed, input_reference, params, label.<name>",
         ),
     ]
 

@@ -24,7 +24,24 @@ from reelforge.core.models import JobSpec
 
 __all__ = ["JOB_FIELDS", "Built", "assemble", "assemble_specs", "default_key"]
 
-JOB_FIELDS = ("prompt", "key", "provider", "model", "seconds", "size", "input_reference", "labels")
+JOB_FIELDS = (
+    "prompt",
+    "key",
+    "provider",
+    "model",
+    "seconds",
+    "size",
+    "aspect_ratio",
+    "resolution",
+    "audio",
+    "image",
+    "end_image",
+    "negative_prompt",
+    "seed",
+    "input_reference",
+    "params",
+    "labels",
+)
 """The fields of one job, in the order messages list them."""
 DEFAULTS_FIELDS = JOB_FIELDS[2:]
 
@@ -213,7 +230,7 @@ class _Builder:
         key = self.check_key(index, shape.key) if "key" not in bad else None
         if self.defaults is None or "model" in bad:  # checking the rest would only add noise
             return
-        spec, origins, reference = self._merge(shape, self.defaults)
+        spec, origins, reference = self._merge(index, shape, self.defaults)
         valid = self.check_spec(index, spec, origins, reference)
         if key is not None and valid is not None and not bad:
             self.built.append(Built(key, valid, index, self.parsed.location(index)))
@@ -285,7 +302,7 @@ class _Builder:
         return valid
 
     def _merge(
-        self, shape: JobShape, defaults: DefaultsShape
+        self, index: int, shape: JobShape, defaults: DefaultsShape
     ) -> tuple[JobSpec, dict[str, Loc], str | None]:
         """The job's spec with defaults filled in, and which fields came from ``defaults``."""
         origins: dict[str, Loc] = {}
@@ -302,16 +319,46 @@ class _Builder:
         caps = capabilities_for(model, provider)
         reference: str | None = pick("input_reference")
         seconds: int | None = pick("seconds")
+        size: str | None = pick("size")
+        if size is not None and caps.neutral:
+            where = origins.get("size", ("jobs", index, "size"))
+            self.issues.append(
+                self.parsed.issue(
+                    where,
+                    f"size is the OpenAI protocol's field; {model} takes aspect_ratio "
+                    f"({', '.join(caps.aspect_ratios) or 'fixed'}) and resolution "
+                    f"({', '.join(caps.resolutions) or caps.default_resolution or 'fixed'})",
+                    field="size",
+                    value=size,
+                    allowed=("aspect_ratio", "resolution"),
+                )
+            )
+        params = {**(defaults.params or {}), **(shape.params or {})}
         spec = JobSpec(
             prompt=shape.prompt,
             provider=provider,
             model=model,
             seconds=caps.default_seconds if seconds is None else seconds,
-            size=pick("size") or caps.default_size,
+            size=size or caps.default_size or _SPEC_DEFAULTS.size,
             input_reference=_resolve(reference, self.base_dir) if reference else None,
             labels={**(defaults.labels or {}), **(shape.labels or {})},
+            aspect_ratio=pick("aspect_ratio"),
+            resolution=pick("resolution"),
+            audio=pick("audio"),
+            image=_locate(pick("image"), self.base_dir),
+            end_image=_locate(pick("end_image"), self.base_dir),
+            negative_prompt=pick("negative_prompt"),
+            seed=pick("seed"),
+            params=params,
         )
         return spec, origins, reference
+
+
+def _locate(image: str | None, base_dir: Path) -> str | None:
+    """An image URL as it is; a file path made absolute like ``input_reference``."""
+    if image is None or image.startswith(("http://", "https://", "data:")):
+        return image
+    return str(_resolve(image, base_dir))
 
 
 def _resolve(reference: str, base_dir: Path) -> Path:

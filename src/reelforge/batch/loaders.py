@@ -12,8 +12,10 @@ Formats, chosen by the file's extension:
 - JSONL (``.jsonl``): one job object a line; blank lines are skipped. No ``batch`` or
   ``defaults``: the batch is named after the file.
 - CSV (``.csv``): comma-separated, a header row, then one job a row. Columns ``prompt``
-  (required), ``key``, ``provider``, ``model``, ``seconds``, ``size``, ``input_reference``
-  and ``label.<name>``. An empty cell means "not set" (for labels: no such label). Rows are
+  (required), ``key``, ``provider``, ``model``, ``seconds``, ``size``, ``aspect_ratio``,
+  ``resolution``, ``audio``, ``image``, ``end_image``, ``negative_prompt``, ``seed``,
+  ``input_reference``, ``params`` (a JSON object) and ``label.<name>``. An empty cell means
+  "not set" (for labels: no such label). Rows are
   counted like a spreadsheet's: the header is row 1.
 """
 
@@ -50,7 +52,23 @@ EXTENSIONS: Final = {
 }
 """File extensions and the format each one means."""
 
-CSV_COLUMNS = ("prompt", "key", "provider", "model", "seconds", "size", "input_reference")
+CSV_COLUMNS = (
+    "prompt",
+    "key",
+    "provider",
+    "model",
+    "seconds",
+    "size",
+    "aspect_ratio",
+    "resolution",
+    "audio",
+    "image",
+    "end_image",
+    "negative_prompt",
+    "seed",
+    "input_reference",
+    "params",
+)
 """The fixed CSV columns; ``label.<name>`` columns add labels."""
 
 _LABEL_PREFIX = "label."

@@ -7,10 +7,11 @@ label values may be numbers (stored as text). Booleans and fractions are refused
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator
-from typing import Annotated, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
@@ -72,8 +73,52 @@ def _label_value(value: object) -> object:
     )
 
 
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+
+
+def _audio(value: object) -> object:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise PydanticCustomError(
+        "audio_type", "must be true or false, got {got}", {"got": kind(value)}
+    )
+
+
+def _seed(value: object) -> object:
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,19}", value.strip()):
+        return int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise PydanticCustomError(
+        "seed_type", "must be a whole number, got {got}", {"got": kind(value)}
+    )
+
+
+def _params(value: object) -> object:
+    if isinstance(value, str):  # a CSV cell: JSON text
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise PydanticCustomError(
+                "params_type", "must be a JSON object of the model's own input fields"
+            ) from None
+    if isinstance(value, dict) and all(isinstance(k, str) and k for k in value):
+        return value
+    raise PydanticCustomError(
+        "params_type",
+        "must be a mapping of the model's own input fields, got {got}",
+        {"got": kind(value)},
+    )
+
+
 _Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 _Seconds = Annotated[int, BeforeValidator(_seconds)]
+_Audio = Annotated[bool, BeforeValidator(_audio)]
+_Seed = Annotated[int, BeforeValidator(_seed)]
+_Params = Annotated[dict[str, Any], BeforeValidator(_params)]
 _LabelName = Annotated[str, StringConstraints(min_length=1)]
 _LabelValue = Annotated[str, BeforeValidator(_label_value)]
 
@@ -89,7 +134,15 @@ class DefaultsShape(_Shape):
     model: _Name | None = None
     seconds: _Seconds | None = None
     size: _Name | None = None
+    aspect_ratio: _Name | None = None
+    resolution: _Name | None = None
+    audio: _Audio | None = None
+    image: _Name | None = None
+    end_image: _Name | None = None
+    negative_prompt: _Name | None = None
+    seed: _Seed | None = None
     input_reference: _Name | None = None
+    params: _Params | None = None
     labels: dict[_LabelName, _LabelValue] | None = None
 
 

@@ -15,7 +15,21 @@ from reelforge.core.models import JobSpec
 
 __all__ = ["SPEC_FIELDS", "describe", "spec_problems"]
 
-SPEC_FIELDS = ("provider", "model", "seconds", "size", "input_reference")
+SPEC_FIELDS = (
+    "provider",
+    "model",
+    "seconds",
+    "size",
+    "aspect_ratio",
+    "resolution",
+    "audio",
+    "image",
+    "end_image",
+    "negative_prompt",
+    "seed",
+    "input_reference",
+    "params",
+)
 """The fields a job may take from the batch's defaults."""
 
 
@@ -36,20 +50,36 @@ def spec_problems(spec: JobSpec) -> tuple[JobSpec | None, list[InvalidSpecError]
             return (None if problems else valid), problems
 
 
+_CLEARED: dict[str, dict[str, object]] = {
+    "input_reference": {"input_reference": None},
+    "aspect_ratio": {"aspect_ratio": None},
+    "resolution": {"resolution": None},
+    "audio": {"audio": None},
+    "end_image": {"end_image": None},
+    "seed": {"seed": None},
+    "negative_prompt": {"negative_prompt": None},
+    "params": {"params": {}},
+    "prompt": {"prompt": "x"},
+}
+"""Field → the change that takes it out of the way (its default or a harmless value)."""
+
+
 def _neutral(spec: JobSpec, field: str, seen: set[str]) -> JobSpec | None:
     """``spec`` with ``field`` set to a value its model accepts (``None``: give up)."""
     if field in seen:
         return None
     caps = capabilities_for(spec.model, spec.provider)
-    if field == "prompt":
-        return replace(spec, prompt="x")
+    changes: dict[str, object] | None = _CLEARED.get(field)
     if field == "seconds":
-        return replace(spec, seconds=caps.seconds[0] if caps.known else caps.default_seconds)
-    if field == "size":
-        return replace(spec, size=caps.sizes[0] if caps.known else caps.default_size)
-    if field == "input_reference":
-        return replace(spec, input_reference=None)
-    return None
+        changes = {"seconds": caps.seconds[0] if caps.known else caps.default_seconds}
+    elif field == "size":
+        changes = {"size": caps.sizes[0] if caps.known and caps.sizes else caps.default_size}
+    elif field == "image":  # given where none is taken, or required and missing
+        changes = {"image": None if spec.image is not None else _PLACEHOLDER_IMAGE}
+    return None if changes is None else replace(spec, **changes)  # type: ignore[arg-type]
+
+
+_PLACEHOLDER_IMAGE = "https://example.invalid/first-frame.png"
 
 
 def describe(exc: InvalidSpecError, spec: JobSpec, reference: str | None) -> str:

@@ -101,12 +101,29 @@ def merge_spec(base: JobSpec, shape: DefaultsShape, base_dir: Path) -> JobSpec:
     """``base`` with every field ``shape`` sets; labels are merged, the later winning."""
     changes: dict[str, Any] = {
         name: getattr(shape, name)
-        for name in ("provider", "model", "seconds", "size")
+        for name in (
+            "provider",
+            "model",
+            "seconds",
+            "size",
+            "aspect_ratio",
+            "resolution",
+            "audio",
+            "negative_prompt",
+            "seed",
+        )
         if getattr(shape, name) is not None
     }
     if shape.input_reference is not None:
         reference = Path(shape.input_reference)
         changes["input_reference"] = reference if reference.is_absolute() else base_dir / reference
+    for name in ("image", "end_image"):
+        image = getattr(shape, name)
+        if image is not None:
+            url = image.startswith(("http://", "https://", "data:"))
+            changes[name] = image if url or Path(image).is_absolute() else str(base_dir / image)
+    if shape.params:
+        changes["params"] = {**base.params, **shape.params}
     if shape.labels:
         changes["labels"] = {**base.labels, **shape.labels}
     return replace(base, **changes)
