@@ -383,7 +383,9 @@ class FakeProvider:
     def capabilities(self, model: str) -> ModelCapabilities:
         return replace(capabilities_for(model), can_list=self.can_list)
 
-    async def submit(self, spec: JobSpec, *, token: str | None = None) -> RemoteStatus:
+    async def submit(
+        self, spec: JobSpec, *, token: str | None = None, cancel_after: float | None = None
+    ) -> RemoteStatus:
         await asyncio.sleep(0)  # on the network: other callers run
         answer = self.answers.popleft() if self.answers else CreateAnswer.SUCCEED
         self.create_calls.append((spec, answer))

@@ -49,7 +49,9 @@ class MemoryProvider:
     def capabilities(self, model: str) -> ModelCapabilities:
         return _CAPS
 
-    async def submit(self, spec: JobSpec, *, token: str | None = None) -> RemoteStatus:
+    async def submit(
+        self, spec: JobSpec, *, token: str | None = None, cancel_after: float | None = None
+    ) -> RemoteStatus:
         self.tokens.append(token)
         remote_id = f"mem-{len(self.jobs) + 1}"
         status = RemoteStatus(

@@ -116,7 +116,7 @@ def _expected(ctx: EngineContext, job: JobRow, *, first: bool = False) -> float 
     process; for the ``first`` check only, the model's typical time when nothing is measured
     (later checks go by the progress they see, not by a table)."""
     learned = ctx.durations.expected(job.model, job.seconds, job.size)
-    if learned is not None or not first:
+    if learned is not None or not first or job.account in ctx.simulated:
         return learned
     return ctx.provider(job.account).capabilities(job.model).typical_duration(job.seconds)
 
@@ -221,7 +221,9 @@ async def _create(ctx: EngineContext, job: JobRow, token: str) -> RemoteStatus:
     timeout = ctx.reconcile.create_timeout
     try:
         async with asyncio.timeout(timeout):
-            return await ctx.provider(job.account).submit(job.spec, token=token)
+            return await ctx.provider(job.account).submit(
+                job.spec, token=token, cancel_after=ctx.poll.timeout
+            )
     except TimeoutError:
         raise AmbiguousSubmissionError(
             f"create a video: no answer within {timeout:g} s; the request was abandoned, and "

@@ -3,8 +3,9 @@
 After a create whose outcome is unknown (a timeout, a dropped connection, a 5xx, or a crash
 between the intent and recording the remote id), list the provider's recent jobs and match them:
 on the job's idempotency token where the provider echoes it back (it went with the create),
-otherwise on prompt, model, length, size and creation window. One match: adopt it. Several,
-or a provider that cannot list: ``needs_review``, decided by a person, never a second
+otherwise on prompt, model, length, size and creation window — and, where the provider echoes
+the model input (Replicate), on that input being the one the job sends. One match: adopt it.
+Several, or a provider that cannot list: ``needs_review``, decided by a person, never a second
 payment.
 
 None: the job may still appear. The original request can reach the provider until it ends —
@@ -16,13 +17,17 @@ create is sent again as a recorded decision.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
+from reelforge.core.capabilities import capabilities_for
+from reelforge.core.errors import ReelforgeError
 from reelforge.core.models import JobSpec, RemoteStatus
+from reelforge.providers.inputs import model_input
 
-__all__ = ["Decision", "ReconcilePolicy", "Verdict", "decide", "matches"]
+__all__ = ["Decision", "ReconcilePolicy", "Verdict", "decide", "matches", "same_input"]
 
 
 class Verdict(StrEnum):
@@ -81,12 +86,31 @@ def matches(status: RemoteStatus, spec: JobSpec, *, since: float, token: str | N
         return False
     if status.token is not None and token is not None:
         return status.token == token
+    if status.input is not None and not same_input(status.input, spec):
+        return False
     return (
         status.prompt == spec.prompt
         and (status.model is None or status.model == spec.model)
         and (status.seconds is None or status.seconds == spec.seconds)
         and (status.size is None or status.size == spec.size)
     )
+
+
+def same_input(echoed: Mapping[str, Any], spec: JobSpec) -> bool:
+    """Whether a listed job's input (as the provider echoes it) is the one ``spec`` sends:
+    every field sent has the same value. Inline images (``data:`` URLs) only need to be
+    there (a provider may store them as files); fields the provider added are ignored."""
+    try:
+        sent = model_input(spec, capabilities_for(spec.model, spec.provider))
+    except ReelforgeError:  # an image that can no longer be read: the prompt must do
+        return True
+    for key, value in sent.items():
+        if isinstance(value, str) and value.startswith("data:"):
+            if key not in echoed:
+                return False
+        elif echoed.get(key) != value:
+            return False
+    return True
 
 
 def decide(

@@ -164,6 +164,11 @@ class Engine:
                 poll=self.poll,
                 reconcile=self.reconcile_policy,
                 prices=self.prices,
+                simulated=frozenset(
+                    account
+                    for account, endpoint in self.providers.accounts().items()
+                    if endpoint.simulated
+                ),
             )
         )
         DBOS(

@@ -30,14 +30,18 @@ class Provider(Protocol):
         """What ``model`` accepts on this provider."""
         ...
 
-    async def submit(self, spec: JobSpec, *, token: str | None = None) -> RemoteStatus:
+    async def submit(
+        self, spec: JobSpec, *, token: str | None = None, cancel_after: float | None = None
+    ) -> RemoteStatus:
         """Create the job (a paid request). Never retried when the outcome is unknown:
         raises :class:`reelforge.AmbiguousSubmissionError` instead.
 
         ``token`` is the job's idempotency token: an adapter that can carry it (metadata, a
         webhook URL's query, a header) does, and echoes it back in
         :attr:`RemoteStatus.token` when the provider returns it, so reconciliation can match
-        on it."""
+        on it. ``cancel_after`` is how long the job may take (seconds): an adapter whose
+        provider can stop a job itself at a deadline (Replicate's ``Cancel-After``) sends
+        it."""
         ...
 
     async def fetch(self, remote_id: str) -> RemoteStatus:

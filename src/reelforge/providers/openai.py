@@ -156,20 +156,23 @@ class OpenAIVideosProvider:
         """What ``model`` accepts; unknown (gateway) models pass through unchecked."""
         return capabilities_for(model)
 
-    async def submit(self, spec: JobSpec, *, token: str | None = None) -> RemoteStatus:
+    async def submit(
+        self, spec: JobSpec, *, token: str | None = None, cancel_after: float | None = None
+    ) -> RemoteStatus:
         """Create a video (a paid request; see the module docstring for when it is retried).
 
         Sends JSON, or multipart/form-data with an ``input_reference`` file part when the spec
         has a reference image. Raises :class:`InvalidSpecError` before sending anything if the
         spec breaks its model's capabilities.
 
-        ``token`` is accepted and not sent: this protocol cannot carry it. A create has no
-        metadata field (only ``model``, ``prompt``, ``input_reference``, ``seconds`` and
-        ``size``), no idempotency header and no webhook URL of its own, and a Video object
-        echoes nothing back but those. So :attr:`RemoteStatus.token` is always ``None`` here,
-        and reconciliation after an ambiguous create falls back to matching on what the
-        server echoes (model, size, seconds, creation time, and the prompt where it is
-        returned; LiteLLM's proxy does not return it).
+        ``token`` and ``cancel_after`` are accepted and not sent: this protocol cannot carry
+        them. A create has no metadata field (only ``model``, ``prompt``,
+        ``input_reference``, ``seconds`` and ``size``), no idempotency header and no webhook
+        URL of its own, and a Video object echoes nothing back but those. So
+        :attr:`RemoteStatus.token` is always ``None`` here, and reconciliation after an
+        ambiguous create falls back to matching on what the server echoes (model, size,
+        seconds, creation time, and the prompt where it is returned; LiteLLM's proxy does not
+        return it).
         """
         spec = validate_spec(spec)
         fields = {
