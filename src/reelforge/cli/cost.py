@@ -1,4 +1,5 @@
-"""``reelforge cost``: the cost ledger, grouped by batch, model or brand, with a total."""
+"""``reelforge cost``: the cost ledger, grouped by batch, provider, model or brand, with a
+total."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def cost(
         typer.Argument(help="Only this batch (default: every batch).", show_default=False),
     ] = None,
     by: Annotated[
-        str, typer.Option(help="Group by batch, model or brand (the jobs' brand label).")
+        str,
+        typer.Option(help="Group by batch, provider, model or brand (the jobs' brand label)."),
     ] = "batch",
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
@@ -76,7 +78,7 @@ def cost(
 
 
 def parse_grouping(value: str) -> CostGrouping:
-    """``--by``: batch, model or brand; anything else is bad input (exit 2)."""
+    """``--by``: batch, provider, model or brand; anything else is bad input (exit 2)."""
     for grouping in _GROUPINGS:
         if value.strip().lower() == grouping:
             return grouping

@@ -13,6 +13,7 @@ from reelforge.cli.control import cancel, poke, retry
 from reelforge.cli.cost import cost
 from reelforge.cli.demo import demo
 from reelforge.cli.generate import generate
+from reelforge.cli.models import models
 from reelforge.cli.notion import notion_app
 from reelforge.cli.reconcile import reconcile
 from reelforge.cli.run import run
@@ -37,6 +38,7 @@ app.command()(run)
 app.command()(status)
 app.command()(watch)
 app.command()(cost)
+app.command()(models)
 app.command()(retry)
 app.command()(cancel)
 app.command()(poke)

@@ -57,6 +57,14 @@ class PriceTable:
                     return None if per_clip else price
         return None
 
+    def entries(self, provider: str, model: str) -> dict[str, tuple[Decimal, bool]]:
+        """``model``'s price entries on ``provider``: tier → (dollars, whether per clip)."""
+        return {
+            tier: found
+            for (their_provider, their_model, tier), found in self._prices.items()
+            if their_provider == provider and their_model == model
+        }
+
     def estimate(self, spec: JobSpec) -> Decimal | None:
         """Dollars for ``spec`` (validated: its resolution and audio filled in), or ``None``
         when its model is not priced."""

@@ -20,7 +20,7 @@ __all__ = ["BRAND_LABEL", "CostGrouping", "cost_report", "reserve", "settle", "s
 BRAND_LABEL = "brand"
 """The job label a cost report groups by when asked for brands."""
 
-CostGrouping = Literal["batch", "model", "brand"]
+CostGrouping = Literal["batch", "provider", "model", "brand"]
 
 _ZERO = Decimal("0.0000")
 _NO_GROUP = "(none)"
@@ -135,6 +135,7 @@ def summary(conn: Connection, batch_id: str) -> BatchSummary:
 _GROUPERS: Mapping[CostGrouping | None, Callable[[RowMapping], str]] = {
     None: lambda _row: "all",
     "batch": lambda row: str(row["batch_id"]),
+    "provider": lambda row: str(row["provider"]),
     "model": lambda row: str(row["model"]),
     "brand": lambda row: str((row["labels"] or {}).get(BRAND_LABEL) or _NO_GROUP),
 }
@@ -143,10 +144,15 @@ _GROUPERS: Mapping[CostGrouping | None, Callable[[RowMapping], str]] = {
 def cost_report(conn: Connection, batch_id: str | None, by: CostGrouping | None) -> list[CostLine]:
     """Jobs, estimated and actual money per group; see :meth:`reelforge.store.Store.cost_report`."""
     if by not in _GROUPERS:
-        raise ValueError(f"cannot group costs by {by!r}; use batch, model or brand")
+        raise ValueError(f"cannot group costs by {by!r}; use batch, provider, model or brand")
     group_of = _GROUPERS[by]
     query = select(
-        costs.c.batch_id, costs.c.model, costs.c.labels, costs.c.estimated, costs.c.actual
+        costs.c.batch_id,
+        costs.c.provider,
+        costs.c.model,
+        costs.c.labels,
+        costs.c.estimated,
+        costs.c.actual,
     )
     if batch_id is not None:
         query = query.where(costs.c.batch_id == batch_id)

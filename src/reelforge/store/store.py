@@ -450,8 +450,9 @@ class Store:
     def cost_report(
         self, batch_id: str | None = None, by: CostGrouping | None = None
     ) -> list[CostLine]:
-        """Jobs, estimated and actual cost per batch, model or brand (the ``brand`` label), or
-        one ``all`` line; optionally for one batch only. Lines are sorted by group."""
+        """Jobs, estimated and actual cost per batch, provider, model or brand (the ``brand``
+        label), or one ``all`` line; optionally for one batch only. Lines are sorted by
+        group."""
         with read(self._engine) as conn:
             return _ledger.cost_report(conn, batch_id, by)
 
