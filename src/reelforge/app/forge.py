@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -46,8 +46,8 @@ from reelforge.core.polling import PollPolicy
 from reelforge.core.pricing import PriceTable
 from reelforge.engine import Engine, ReconcilePolicy
 from reelforge.providers.base import Provider
-from reelforge.providers.openai_entry import OPENAI, SIMULATOR_KEY, OpenAISettings
-from reelforge.providers.registry import Endpoint, Providers
+from reelforge.providers.openai_entry import SIMULATOR_KEY, OpenAISettings
+from reelforge.providers.registry import Endpoint, Providers, entry, known_providers
 from reelforge.sinks.config import SinkPlan, build_sinks
 from reelforge.sinks.follow import DEFAULT_FINAL_WAIT, SinkFollower, follow_sinks
 from reelforge.store import BatchSummary, Store
@@ -57,6 +57,16 @@ if TYPE_CHECKING:  # the simulator (and its media stack) is imported only when i
     from reelforge.sim import EmbeddedSimulator, SimConfig, Simulator
 
 __all__ = ["Forge"]
+
+
+def _unconfigured(explicit: Mapping[str, Endpoint]) -> list[str]:
+    """Registered providers other than ``openai`` with no endpoint given and no credentials
+    in the environment: the simulator serves them."""
+    return [
+        name
+        for name in known_providers()
+        if name != "openai" and name not in explicit and entry(name).configured() is None
+    ]
 
 
 class Forge:
@@ -94,14 +104,22 @@ class Forge:
             openai_settings.api_key.get_secret_value() if openai_settings.api_key else None
         )
         url = base_url or openai_settings.base_url
-        self.using_simulator = simulator if simulator is not None else (key is None and url is None)
-        if not self.using_simulator and key is None:
+        openai_simulated = simulator if simulator is not None else (key is None and url is None)
+        if not openai_simulated and key is None:
             raise ConfigError(
                 "no API key: set OPENAI_API_KEY (the key for the provider at "
                 f"{url or DEFAULT_BASE_URL}), or leave both unset to use the built-in simulator"
             )
         self._explicit: dict[str, Endpoint] = dict(endpoints or {})
-        if not self.using_simulator and "openai" not in self._explicit:
+        self._forced = simulator is True
+        self.using_simulator = (
+            simulator
+            if simulator is not None
+            else openai_simulated or bool(_unconfigured(self._explicit))
+        )
+        """Whether the embedded simulator runs: asked for, or some provider has no
+        credentials (it then serves those providers; see :meth:`simulated_providers`)."""
+        if not openai_simulated and "openai" not in self._explicit:
             self._explicit["openai"] = Endpoint(
                 provider="openai",
                 base_url=(url or DEFAULT_BASE_URL).rstrip("/"),
@@ -141,10 +159,33 @@ class Forge:
             raise RuntimeError("use Forge inside 'async with' (the simulator is not started)")
         url = self._embedded.base_url
         explicit = dict(self._explicit)
-        simulated = OPENAI.simulated(url)
-        if "openai" not in explicit and simulated is not None:
-            explicit["openai"] = simulated  # the simulator was asked for, whatever is set
+        forced = (name for name in known_providers() if self._forced and name not in explicit)
+        for name in ("openai", *forced) if "openai" not in explicit else forced:
+            simulated = entry(name).simulated(url)
+            if simulated is not None:
+                explicit[name] = simulated  # the simulator was asked for, whatever is set
         return Providers(explicit, simulator_url=url)
+
+    def simulated_providers(self, used: Iterable[str] | None = None) -> list[str]:
+        """The providers (of ``used``, or all) the built-in simulator serves, sorted."""
+        if not self.using_simulator:
+            return []
+        endpoints = self.providers().endpoints
+        names = sorted(set(used)) if used is not None else sorted(endpoints)
+        return [name for name in names if name in endpoints and endpoints[name].simulated]
+
+    def simulator_notice(self, used: Iterable[str] | None = None) -> str | None:
+        """A line saying which of ``used`` the simulator serves (``None``: none of them)."""
+        names = self.simulated_providers(used)
+        if not names:
+            return None
+        return (
+            f"Using the built-in simulator at {self._embedded_url()} for {', '.join(names)} "
+            "(no credentials set for them; nothing is billed)."
+        )
+
+    def _embedded_url(self) -> str:
+        return self._embedded.base_url if self._embedded is not None else "(not started)"
 
     @property
     def simulator(self) -> Simulator | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -265,12 +266,10 @@ def _check_cache_folder(folder: Path) -> None:
         ) from None
 
 
-def _say_simulator(forge: Forge) -> None:
-    if forge.using_simulator:
-        err_console.print(
-            f"Using the built-in simulator at {forge.base_url} (no OPENAI_API_KEY set; "
-            "nothing is billed)."
-        )
+def _say_simulator(forge: Forge, providers: Iterable[str] | None = None) -> None:
+    notice = forge.simulator_notice(providers)
+    if notice is not None:
+        err_console.print(notice, highlight=False)
 
 
 async def _run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -42,8 +43,9 @@ from reelforge.core.paths import check_output_dir
 from reelforge.core.polling import PollPolicy
 from reelforge.core.pricing import estimate_cost
 from reelforge.engine.reconcile import ReconcilePolicy
+from reelforge.providers.registry import entry
 
-__all__ = ["generate"]
+__all__ = ["generate", "parse_params"]
 
 GenerateDbOption = Annotated[
     str | None,
@@ -58,13 +60,62 @@ GenerateDbOption = Annotated[
 
 def generate(
     prompt: Annotated[str, typer.Argument(help="What the video shows.", show_default=False)],
-    model: Annotated[str, typer.Option(help="Model name (sora-2, sora-2-pro, or a gateway's).")] = (
-        "sora-2"
-    ),
-    seconds: Annotated[int, typer.Option(help="Duration: 4, 8 or 12 for sora-2 models.")] = 4,
+    provider: Annotated[
+        str, typer.Option(help="Provider: openai, fal or replicate (see `reelforge models`).")
+    ] = "openai",
+    model: Annotated[
+        str,
+        typer.Option(
+            help="Model: sora-2, sora-2-pro or a gateway's on openai; a fal endpoint id or a "
+            "Replicate owner/name (see `reelforge models`)."
+        ),
+    ] = "sora-2",
+    seconds: Annotated[
+        int | None,
+        typer.Option(help="Length in seconds (default: the model's).", show_default=False),
+    ] = None,
     size: Annotated[
-        str, typer.Option(help="WIDTHxHEIGHT, or an aspect ratio: 16:9 or 9:16.")
-    ] = "720x1280",
+        str | None,
+        typer.Option(
+            help="WIDTHxHEIGHT, or an aspect ratio: 16:9 or 9:16 (OpenAI-protocol models; "
+            "default 720x1280).",
+            show_default=False,
+        ),
+    ] = None,
+    aspect_ratio: Annotated[
+        str | None, typer.Option(help="Aspect ratio, e.g. 16:9 (default: the model's).")
+    ] = None,
+    resolution: Annotated[
+        str | None, typer.Option(help="Resolution, e.g. 720p, 1080p (default: the model's).")
+    ] = None,
+    audio: Annotated[
+        bool | None,
+        typer.Option(
+            "--audio/--no-audio",
+            help="With sound or silent (default: the model's).",
+            show_default=False,
+        ),
+    ] = None,
+    image: Annotated[
+        str | None,
+        typer.Option(help="First frame: an image file or an http(s) URL.", show_default=False),
+    ] = None,
+    end_image: Annotated[
+        str | None,
+        typer.Option(help="Last frame: an image file or an http(s) URL.", show_default=False),
+    ] = None,
+    negative_prompt: Annotated[
+        str | None, typer.Option(help="What the video must not show.", show_default=False)
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.", show_default=False)] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A model input as the provider names it, NAME=VALUE (VALUE read as JSON when "
+            "it parses, else as text); repeat for more.",
+            show_default=False,
+        ),
+    ] = None,
     input_reference: Annotated[
         Path | None,
         typer.Option("--input-reference", help="Image for the first frame (must match --size)."),
@@ -86,13 +137,31 @@ def generate(
     "error" object on stdout), 2 bad input (nothing was sent).
     """
     with reelforge_errors(), _json_errors(as_json):
+        caps = entry(provider).capabilities(model)
+        if size is not None and caps.neutral:
+            raise InvalidSpecError(
+                f"--size is the OpenAI protocol's option; {model} takes --aspect-ratio and "
+                "--resolution",
+                field="size",
+                value=size,
+                allowed=("--aspect-ratio", "--resolution"),
+            )
         spec = validate_spec(
             JobSpec(
                 prompt=prompt,
+                provider=provider,
                 model=model,
-                seconds=seconds,
-                size=size,
+                seconds=seconds if seconds is not None else caps.default_seconds,
+                size=size or caps.default_size or "720x1280",
                 input_reference=input_reference,
+                aspect_ratio=aspect_ratio,
+                resolution=resolution,
+                audio=audio,
+                image=_local(image),
+                end_image=_local(end_image),
+                negative_prompt=negative_prompt,
+                seed=seed,
+                params=parse_params(param or []),
             )
         )
         chosen = db if db is not None else Settings().reelforge_db_url
@@ -121,11 +190,9 @@ async def _run(
     forge: Forge, spec: JobSpec, *, db: str | Path, recorded: bool, show_progress: bool
 ) -> GenerateResult:
     async with forge:
-        if forge.using_simulator:
-            err_console.print(
-                f"Using the built-in simulator at {forge.base_url} (no OPENAI_API_KEY set; "
-                "nothing is billed)."
-            )
+        notice = forge.simulator_notice([spec.provider])
+        if notice is not None:
+            err_console.print(notice, highlight=False)
         estimate = estimate_cost(spec, forge.prices)
         price = f"${estimate:.2f}" if estimate is not None else "unknown (model not in price table)"
         where = f"; database {display_url(forge.db_url)}" if recorded else ""
@@ -245,3 +312,26 @@ def _result_dict(result: GenerateResult, forge: Forge, *, recorded: bool) -> dic
             for v, a in result.assets.items()
         },
     }
+
+
+def parse_params(items: list[str]) -> dict[str, object]:
+    """``--param NAME=VALUE`` options as a mapping: VALUE is JSON when it parses (``5``,
+    ``true``, ``{"a": 1}``), else text. A missing ``=`` or name is bad input (exit 2)."""
+    params: dict[str, object] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise InvalidSpecError(f"--param {item!r} is not NAME=VALUE", field="param", value=item)
+        try:
+            value: object = json.loads(raw)
+        except ValueError:
+            value = raw
+        params[name.strip()] = value
+    return params
+
+
+def _local(image: str | None) -> str | None:
+    """A first/last frame: a URL as it is, a file path made absolute."""
+    if image is None or image.startswith(("http://", "https://", "data:")):
+        return image
+    return str(Path(image).expanduser().resolve())

@@ -121,11 +121,12 @@ async def _run(
     wait: float,
 ) -> BatchResult:
     async with forge:
-        if forge.using_simulator:
+        notice = forge.simulator_notice(job.spec.provider for job in batch)
+        if notice is not None:
             err_console.print(
-                f"Using the built-in simulator at {forge.base_url} (no OPENAI_API_KEY set; "
-                "nothing is billed). Start `reelforge sim` and pass --base-url to resume "
-                "batches across runs."
+                f"{notice} Start `reelforge sim` and pass --base-url to resume batches across "
+                "runs.",
+                highlight=False,
             )
         err_console.print(
             f"batch {batch.name}: {len(batch)} jobs, at most {forge.max_in_flight} in flight"
