@@ -199,7 +199,10 @@ def test_cost_by_an_unknown_grouping_exits_2_naming_the_allowed_ones(
 ) -> None:
     result = invoke(runner, "cost", "--by", "colour", "--db", db)
     assert result.exit_code == 2
-    assert "--by 'colour' is not a grouping; use one of: batch, provider, model, brand" in result.stderr
+    assert (
+        "--by 'colour' is not a grouping; use one of: batch, provider, model, brand"
+        in result.stderr
+    )
 
 
 def test_status_with_no_batches(runner: CliRunner, db: str) -> None:

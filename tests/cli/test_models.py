@@ -22,14 +22,15 @@ def test_models_json_lists_every_catalog_model_with_its_inputs_and_prices(
         for name, caps in load_catalog(provider).items():
             assert (provider, name) in listed
             assert listed[(provider, name)]["seconds"] == list(caps.seconds)
-    if "fal" in known_providers():
-        veo = listed[("fal", "fal-ai/veo3.1")]
-        assert veo["prices_per_second"]["1080p+audio"] == "0.40"
-        assert veo["aspect_ratios"] == ["16:9", "9:16"]
-        assert veo["image_variant"] == "fal-ai/veo3.1/image-to-video"
-        assert listed[("fal", "fal-ai/veo3.1/fast")]["price_estimated"] is True
-        hailuo = listed[("fal", "fal-ai/minimax/hailuo-2.3/pro/text-to-video")]
-        assert hailuo["prices_per_second"] == {"*": "0.49/video"}
+    assert {"openai", "fal", "replicate"} <= set(known_providers())
+    veo = listed[("fal", "fal-ai/veo3.1")]
+    assert veo["prices_per_second"]["1080p+audio"] == "0.40"
+    assert veo["aspect_ratios"] == ["16:9", "9:16"]
+    assert veo["image_variant"] == "fal-ai/veo3.1/image-to-video"
+    assert listed[("fal", "fal-ai/veo3.1/fast")]["price_estimated"] is True
+    hailuo = listed[("fal", "fal-ai/minimax/hailuo-2.3/pro/text-to-video")]
+    assert hailuo["prices_per_second"] == {"*": "0.49/video"}
+    assert listed[("replicate", "google/veo-3.1")]["end_image"] is True
     sora = listed[("openai", "sora-2")]
     assert sora["sizes"] == ["720x1280", "1280x720"]
     assert ("openai", "sora-2-2025-10-06") not in listed  # dated aliases are not models

@@ -133,9 +133,13 @@ def entry(name: str) -> ProviderEntry:
 
 def _load_builtin() -> None:
     if "openai" not in _REGISTRY:
-        from reelforge.providers.openai_entry import OPENAI  # noqa: PLC0415  # import cycle
+        # Imported here: each entry module imports this one.
+        from reelforge.providers.fal_entry import FAL  # noqa: PLC0415
+        from reelforge.providers.openai_entry import OPENAI  # noqa: PLC0415
+        from reelforge.providers.replicate_entry import REPLICATE  # noqa: PLC0415
 
-        _REGISTRY.setdefault("openai", OPENAI)
+        for builtin in (OPENAI, FAL, REPLICATE):
+            _REGISTRY.setdefault(builtin.name, builtin)
 
 
 class Providers:

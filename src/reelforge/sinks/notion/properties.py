@@ -180,6 +180,7 @@ def logical_values(
         "Status": ("status", status_name(job.state)),
         "Progress": ("percent", job.progress),
         "Video ID": ("text", job.remote_id),
+        "Provider": ("text", job.provider),
         "Model": ("text", job.model),
         "Seconds": ("number", job.seconds),
         "Size": ("text", job.size),

@@ -135,6 +135,7 @@ REQUIRED: tuple[PropertySpec, ...] = (
         config={"format": "percent"},
     ),
     PropertySpec(name="Video ID", type="rich_text", accepts=_TEXT),
+    PropertySpec(name="Provider", type="select", accepts=_TEXT_OR_SELECT, config={"options": []}),
     PropertySpec(name="Model", type="select", accepts=_TEXT_OR_SELECT, config={"options": []}),
     PropertySpec(
         name="Seconds", type="number", accepts=frozenset({"number"}), config={"format": "number"}
