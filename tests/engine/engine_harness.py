@@ -184,7 +184,7 @@ def start_sim(config: Mapping[str, Any], folder: Path) -> Iterator[SimProcess]:
                 ],
                 stdout=sink,
                 stderr=subprocess.STDOUT,
-                env=_clean_env(),
+                env=clean_env(),
             )
         sim = SimProcess(
             process=process,
@@ -215,7 +215,7 @@ def _wait_until_up(sim: SimProcess) -> bool:
     return False
 
 
-def _clean_env(**extra: str) -> dict[str, str]:
+def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without provider, database or crash settings, plus ``extra``."""
     dropped = {
         "OPENAI_API_KEY",
@@ -224,6 +224,13 @@ def _clean_env(**extra: str) -> dict[str, str]:
         "OPENAI_WEBHOOK_SECRET",
         "REELFORGE_DB_URL",
         "REELFORGE_CRASH_AT",
+        "REELFORGE_PUBLIC_URL",
+        "FAL_KEY",
+        "FAL_KEY_ID",
+        "FAL_KEY_SECRET",
+        "FAL_QUEUE_BASE_URL",
+        "REPLICATE_API_TOKEN",
+        "REPLICATE_BASE_URL",
     }
     env = {name: value for name, value in os.environ.items() if name not in dropped}
     env.update(extra)
@@ -336,7 +343,7 @@ class Workspace:
         extra = {"OPENAI_API_KEY": self.api_key}
         if crash_at is not None:
             extra["REELFORGE_CRASH_AT"] = crash_at
-        return _clean_env(**extra)
+        return clean_env(**extra)
 
     def run(self, batch: BatchFile, *, crash_at: str | None = None, timeout: float = 180) -> Run:
         """Run ``reelforge run`` to its end (or its crash)."""

@@ -88,6 +88,9 @@ class _Model(BaseModel):
 class _File(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
+    can_list: bool
+    """Whether the provider lists an account's jobs (reconciliation needs it)."""
+    sends_webhooks: bool
     models: dict[str, _Model]
 
 
@@ -158,7 +161,8 @@ def load_catalog(provider: str) -> dict[str, ModelCapabilities]:
     """The models of ``provider``'s catalog, by id (empty when it has none)."""
     if provider not in catalog_providers():
         return {}
-    return {name: _capabilities(provider, name, m) for name, m in _read(provider).models.items()}
+    read = _read(provider)
+    return {name: _capabilities(provider, name, model, read) for name, model in read.models.items()}
 
 
 def catalog_prices(provider: str) -> dict[str, dict[str, float | str]]:
@@ -168,7 +172,7 @@ def catalog_prices(provider: str) -> dict[str, dict[str, float | str]]:
     return {name: dict(model.price) for name, model in _read(provider).models.items()}
 
 
-def _capabilities(provider: str, name: str, model: _Model) -> ModelCapabilities:
+def _capabilities(provider: str, name: str, model: _Model, read: _File) -> ModelCapabilities:
     return ModelCapabilities(
         model=name,
         provider=provider,
@@ -196,8 +200,8 @@ def _capabilities(provider: str, name: str, model: _Model) -> ModelCapabilities:
         estimated_price=model.estimated,
         price_source=model.price_source,
         notes=model.notes,
-        can_list=False,
-        sends_webhooks=False,
+        can_list=read.can_list,
+        sends_webhooks=read.sends_webhooks,
     )
 
 
