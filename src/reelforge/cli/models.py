@@ -101,7 +101,7 @@ def _image(caps: ModelCapabilities) -> str:
 def _prices(caps: ModelCapabilities) -> dict[str, str]:
     entries = default_prices().entries(caps.provider, caps.model)
     return {
-        tier: f"{price}/video" if per_clip else str(price)
+        tier: f"{_dollars(price)}/video" if per_clip else _dollars(price)
         for tier, (price, per_clip) in sorted(entries.items())
     }
 
