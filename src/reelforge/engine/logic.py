@@ -591,6 +591,8 @@ async def download(job_id: str) -> Downloaded:
     try:
         await records.download_assets(ctx, job)
     except AssetExpiredError as exc:
+        if job.estimated_cost is not None:
+            ctx.store.settle(job_id, job.estimated_cost)  # made and billed; its files are gone
         ctx.store.transition(
             job_id, JobState.FAILED, category=ErrorCategory.EXPIRED, error=str(exc)
         )

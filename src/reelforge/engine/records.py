@@ -10,7 +10,7 @@ from reelforge.campaign.labels import campaign_labels
 from reelforge.core.derive import derive_spritesheet, derive_thumbnail
 from reelforge.core.errors import AssetMismatchError, ErrorCategory, UnsupportedOperationError
 from reelforge.core.files import write_atomic_json
-from reelforge.core.models import DownloadResult, JobState, RemoteStatus, Variant
+from reelforge.core.models import DownloadResult, JobState, RemoteState, RemoteStatus, Variant
 from reelforge.core.naming import is_safe_component
 from reelforge.engine.context import EngineContext
 from reelforge.engine.outcome import FINAL, local_state
@@ -62,6 +62,8 @@ def apply_status(ctx: EngineContext, job_id: str, status: RemoteStatus) -> None:
             )
         return
     error = status.error
+    if status.state is RemoteState.EXPIRED and job.estimated_cost is not None:
+        store.settle(job_id, job.estimated_cost)  # made (and billed) before its files went
     store.transition(
         job_id,
         state,
