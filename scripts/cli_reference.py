@@ -19,6 +19,7 @@ COMMANDS = [
     "status",
     "watch",
     "cost",
+    "models",
     "retry",
     "cancel",
     "poke",

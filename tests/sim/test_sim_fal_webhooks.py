@@ -83,6 +83,10 @@ def test_signed_webhook_verifies_against_the_served_jwks_after_a_retry() -> None
             ).json()
             jwks = c.get(JWKS_PATH).json()
         deliveries = receiver.wait_for(2)
+        # The sender logs a delivery once the receiver's answer is back: a moment later.
+        deadline = time.monotonic() + 20
+        while len(emb.sim.log.webhooks) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
         log = list(emb.sim.log.webhooks)
     (_first_headers, first_body), (headers, body) = deliveries
     assert first_body == body
