@@ -231,7 +231,7 @@ async def _review_remote(
     forge: Forge, campaign: Campaign, options: _Stages, *, budget: Decimal | None
 ) -> CampaignReview:
     async with forge:
-        _say_simulator(forge)
+        _say_simulator(forge, _providers(campaign, options))
         return await _review_with(forge, campaign, options, budget=budget)
 
 
@@ -266,6 +266,12 @@ def _check_cache_folder(folder: Path) -> None:
         ) from None
 
 
+def _providers(campaign: Campaign, options: _Stages) -> set[str]:
+    """The providers the campaign's jobs use, and ``openai`` for the remote prompt stages."""
+    used = {combination.spec.provider for combination in campaign.plan().combinations}
+    return used | {"openai"} if options.remote else used
+
+
 def _say_simulator(forge: Forge, providers: Iterable[str] | None = None) -> None:
     notice = forge.simulator_notice(providers)
     if notice is not None:
@@ -284,7 +290,7 @@ async def _run(
     wait: float,
 ) -> CampaignResult:
     async with forge:
-        _say_simulator(forge)
+        _say_simulator(forge, _providers(campaign, options))
         review = await _review_with(forge, campaign, options, budget=budget)
         review.check_budget()
         err_console.print(
