@@ -135,6 +135,21 @@ async def test_in_progress_and_not_ready(
         await provider.download(created.remote_id, Variant.VIDEO, tmp_path / "v.mp4")
 
 
+async def test_progress_comes_from_the_request_logs(sim: Simulator, provider: FalProvider) -> None:
+    """fal has no progress field: the adapter asks for the logs and reads the latest
+    percentage a line states (never 100 before the request is done)."""
+    created = await provider.submit(spec())
+    view = sim.video(created.remote_id.rsplit("/", 1)[1])
+    run = view.finished_at - view.started_at
+    sim.advance((view.started_at - view.created_at) + run * 0.55)
+    status = await provider.fetch(created.remote_id)
+    assert status.state is RemoteState.IN_PROGRESS
+    assert 40 <= status.progress <= 60, status.progress
+    assert any(r.path.endswith("/status") and "logs=1" in r.query for r in sim.log.requests), (
+        "the status was fetched without its logs"
+    )
+
+
 async def test_completed_with_error_is_failed_with_fals_message_and_category() -> None:
     sim = make_sim(faults={"moderation_patterns": ["forbidden"], "generation_failure_rate": 0})
     try:

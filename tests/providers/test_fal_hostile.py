@@ -143,7 +143,7 @@ async def test_an_unknown_status_keeps_the_job_running(
     status = await provider.fetch(f"fal-ai/veo3.1/requests/{RID}")
     assert status.state is RemoteState.IN_PROGRESS
     assert status.provider_status == "WARMING_UP"
-    assert str(seen.requests[0].url) == f"{QUEUE}/fal-ai/veo3.1/requests/{RID}/status?logs=0"
+    assert str(seen.requests[0].url) == f"{QUEUE}/fal-ai/veo3.1/requests/{RID}/status?logs=1"
     assert seen.requests[0].headers["authorization"] == f"Key {KEY}"
 
 
@@ -194,3 +194,23 @@ async def test_a_result_url_that_is_not_http_is_refused(
     with pytest.raises(ProtocolError):
         await provider.download(f"fal-ai/veo3.1/requests/{RID}", Variant.VIDEO, tmp_path / "v.mp4")
     assert len(seen.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("logs", "progress"),
+    [
+        ([{"message": "Generating: 40%"}, {"message": "step 12/30 (70%)"}], 70),
+        ([{"message": "100% of weights loaded"}], 99),
+        ([{"message": "no number here"}, "not an object", {"message": 7}], 0),
+        ("not a list", 0),
+        ([{"message": "3.5% done"}], 3),
+        ([{"message": "12345% impossible"}], 0),
+    ],
+)
+async def test_progress_is_read_from_logs_and_never_trusted_beyond_99(
+    make: Callable[[Handler], tuple[FalProvider, Seen]], logs: object, progress: int
+) -> None:
+    provider, _ = make(answer({"status": "IN_PROGRESS", "logs": logs}, 202))
+    status = await provider.fetch(f"fal-ai/veo3.1/requests/{RID}")
+    assert status.state is RemoteState.IN_PROGRESS
+    assert status.progress == progress

@@ -256,7 +256,26 @@ def parse_status(data: object, headers: httpx.Headers, ids: FalIds, clean: Clean
         return make(RemoteState.FAILED, shown, error=failure)
     if raw in ("CANCELED", "CANCELLED"):
         return make(RemoteState.CANCELED, shown)
-    return make(RemoteState.IN_PROGRESS, shown)
+    return make(RemoteState.IN_PROGRESS, shown, progress=_logged_progress(body.get("logs")))
+
+
+_PERCENT_RE = re.compile(r"(?<![\d.])(\d{1,3})(?:\.\d+)?\s?%")
+_LOG_LINES_READ = 50
+
+
+def _logged_progress(logs: object) -> int:
+    """The progress the latest log lines state (``Generating: 40%``), 0 when none does; fal
+    has no progress field, and an unfinished request is never shown as 100."""
+    if not isinstance(logs, list):
+        return 0
+    for entry in reversed(logs[-_LOG_LINES_READ:]):
+        message = entry.get("message") if isinstance(entry, dict) else None
+        if not isinstance(message, str):
+            continue
+        found = _PERCENT_RE.findall(message[:500])
+        if found:
+            return max(0, min(int(found[-1]), 99))
+    return 0
 
 
 def parse_output_url(data: object) -> str:

@@ -199,7 +199,7 @@ class FalProvider:
             kind=CallKind.READ,
             endpoint=Endpoint.ITEM,
             label=f"fetch fal request {ids.request_id}",
-            params={"logs": "0"},
+            params={"logs": "1"},  # a model's log lines often say how far it is
         )
 
         def parse(data: object, headers: httpx.Headers) -> RemoteStatus:
