@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.testclient import TestClient
 
 from reelforge.sim import EmbeddedSimulator, SimConfig, Simulator, api_key_id
 from reelforge.sim.config import ReplicateConfig
@@ -479,3 +480,22 @@ def test_every_replicate_config_key_is_documented() -> None:
     assert "## Replicate predictions protocol" in DOC
     for name in ReplicateConfig.model_fields:
         assert f"`replicate.{name}`" in DOC, name
+
+
+def test_predictions_are_not_videos_on_the_openai_routes() -> None:
+    """Each protocol sees its own jobs: a prediction is not a ``/v1/videos`` object."""
+    sim = Simulator(SimConfig(time_scale=1000, media_scale=0.125, fps=2))
+    try:
+        with TestClient(sim.app) as client:
+            headers = {"Authorization": "Bearer r8-isolation"}
+            created = client.post(
+                "/v1/models/google/veo-3.1-fast/predictions",
+                json={"input": {"prompt": "a boat", "duration": 4}},
+                headers=headers,
+            )
+            assert created.status_code == 201, created.text
+            prediction = created.json()["id"]
+            assert client.get(f"/v1/videos/{prediction}", headers=headers).status_code == 404
+            assert client.get("/v1/videos", headers=headers).json()["data"] == []
+    finally:
+        sim.close()

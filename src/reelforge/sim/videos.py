@@ -77,7 +77,7 @@ def _not_found(video_id: str) -> ApiError:
 def _job(ctx: Ctx, video_id: str | None = None) -> Job:
     video_id = video_id if video_id is not None else str(ctx.request.path_params["video_id"])
     job = ctx.sim.store.get(video_id, ctx.api_key_id)
-    if job is None:
+    if job is None or job.protocol != "openai":  # fal and Replicate jobs live on their routes
         raise _not_found(video_id)
     return job
 
@@ -239,7 +239,7 @@ async def list_videos(ctx: Ctx) -> Response:
             param="order",
             code="invalid_value",
         )
-    jobs = ctx.sim.store.visible(ctx.api_key_id)
+    jobs = [job for job in ctx.sim.store.visible(ctx.api_key_id) if job.protocol == "openai"]
     if order == "desc":
         jobs.reverse()
     after = query.get("after")
