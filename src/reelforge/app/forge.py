@@ -112,6 +112,8 @@ class Forge:
             )
         self._explicit: dict[str, Endpoint] = dict(endpoints or {})
         self._forced = simulator is True
+        self._simulated: frozenset[str] = frozenset()
+        """The providers the simulator served when last asked (kept after it stops)."""
         self.using_simulator = (
             simulator
             if simulator is not None
@@ -167,12 +169,15 @@ class Forge:
         return Providers(explicit, simulator_url=url)
 
     def simulated_providers(self, used: Iterable[str] | None = None) -> list[str]:
-        """The providers (of ``used``, or all) the built-in simulator serves, sorted."""
+        """The providers (of ``used``, or all) the built-in simulator serves (or served, once
+        this forge is closed), sorted."""
         if not self.using_simulator:
             return []
-        endpoints = self.providers().endpoints
-        names = sorted(set(used)) if used is not None else sorted(endpoints)
-        return [name for name in names if name in endpoints and endpoints[name].simulated]
+        if self._embedded is not None:
+            endpoints = self.providers().endpoints
+            self._simulated = frozenset(n for n, e in endpoints.items() if e.simulated)
+        names = sorted(set(used)) if used is not None else sorted(self._simulated)
+        return [name for name in names if name in self._simulated]
 
     def simulator_notice(self, used: Iterable[str] | None = None) -> str | None:
         """A line saying which of ``used`` the simulator serves (``None``: none of them)."""

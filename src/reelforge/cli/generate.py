@@ -300,7 +300,7 @@ def _result_dict(result: GenerateResult, forge: Forge, *, recorded: bool) -> dic
         "job_id": result.job_id,
         "state": result.state.value,
         "remote_id": result.remote_id,
-        "simulator": forge.using_simulator,
+        "simulator": bool(forge.simulated_providers([result.spec.provider])),
         "database": display_url(forge.db_url) if recorded else None,
         "spec": result.spec.to_dict(),
         "error": result.error.to_dict() if result.error is not None else None,
