@@ -97,6 +97,7 @@ def check_page(page: dict[str, Any], job: JobRow, store: Store) -> None:
     where = f"page of {job.id}"
     assert page["Status"] == STATUS[job.state], where
     assert page["Batch"] == job.batch_id, where
+    assert page["Provider"] == job.provider, where
     assert page["Model"] == job.model, where
     assert page["Seconds"] == job.seconds, where
     assert page["Size"] == job.size, where

@@ -203,7 +203,10 @@ async def test_the_payload_is_compact_json_with_the_documented_fields(store: Sto
         "cost",
         "labels",
         "assets",
+        "provider",
+        "model",
     }
+    assert document["data"]["provider"] == "openai"
     assert document["data"]["state"] == "pending"
     assert document["data"]["key"] == "job-0"
 
