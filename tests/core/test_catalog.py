@@ -11,7 +11,7 @@ import pytest
 from reelforge import JobSpec
 from reelforge.batch import BatchFileError, parse_batch
 from reelforge.core.capabilities import capabilities_for, known_models, validate_spec
-from reelforge.core.catalog import dimensions, load_catalog, wire_problems
+from reelforge.core.catalog import catalog_providers, dimensions, load_catalog, wire_problems
 from reelforge.core.errors import InvalidSpecError
 from reelforge.core.pricing import estimate_cost
 from reelforge.providers.inputs import input_digest, model_input
@@ -41,7 +41,7 @@ def test_catalogs_hold_the_models_people_run() -> None:
     )
 
 
-@pytest.mark.parametrize("provider", ["fal", "replicate"])
+@pytest.mark.parametrize("provider", catalog_providers())
 def test_every_catalog_model_validates_and_prices_with_its_defaults(provider: str) -> None:
     for name, caps in load_catalog(provider).items():
         image = "https://cdn.example/first.png" if caps.image == "required" else None
@@ -243,3 +243,25 @@ jobs:
     assert {"seconds", "aspect_ratio", "size", "audio"} <= fields
     assert any("16:9, 9:16" in m for f, m in messages if f == "aspect_ratio")
     assert any("aspect_ratio" in m for f, m in messages if f == "size")
+
+
+def test_runway_ratio_is_the_pixel_ratio_of_aspect_and_resolution() -> None:
+    veo = spec("runway", "veo3.1", seconds=8, aspect_ratio="9:16", resolution="1080p")
+    body = model_input(veo, capabilities_for(veo.model, "runway"))
+    assert body["ratio"] == "1080:1920"
+    assert "resolution" not in body
+    caps = capabilities_for("gen4.5", "runway")
+    assert [p.field for p in wire_problems(caps, {"prompt": "x", "ratio": "1920:1080"})] == [
+        "ratio"
+    ]
+
+
+def test_vertex_parameters_use_googles_names() -> None:
+    veo = spec("vertex", "veo-3.1-fast-generate-001", seconds=6, negative_prompt="rain", seed=9)
+    body = model_input(veo, capabilities_for(veo.model, "vertex"))
+    assert body["durationSeconds"] == 6
+    assert body["negativePrompt"] == "rain"
+    assert body["generateAudio"] is True
+    with pytest.raises(InvalidSpecError) as info:
+        spec("vertex", "veo-3.1-lite-generate-001", seconds=8, resolution="4k")
+    assert "allowed: 720p, 1080p" in info.value.message

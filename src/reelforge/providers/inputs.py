@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from reelforge.core.capabilities import ModelCapabilities
-from reelforge.core.catalog import wire_value
+from reelforge.core.catalog import pixel_ratio, wire_value
 from reelforge.core.errors import InvalidSpecError
 from reelforge.core.models import JobSpec
 
@@ -53,7 +53,10 @@ def model_input(spec: JobSpec, caps: ModelCapabilities) -> dict[str, Any]:
             name, form = target
             if field in ("image", "end_image"):
                 value = _image_url(value, field)
-            body[name] = wire_value(form, value)
+            if form == "wh":
+                body[name] = pixel_ratio(spec.aspect_ratio, spec.resolution)
+            else:
+                body[name] = wire_value(form, value)
     body.update(spec.params)
     return body
 

@@ -7,7 +7,9 @@ checked strictly when loaded: a typo in a field name is an error, not a silently
 setting.
 
 Wire forms: a field is sent under its wire ``name`` as the value the spec holds, or converted
-by its form — ``int`` (``8``), ``str`` (``"8"``) or ``s`` (``"8s"``).
+by its form — ``int`` (``8``), ``str`` (``"8"``) or ``s`` (``"8s"``); ``wh`` (aspect ratio
+only) sends the clip's pixel ratio ``"W:H"`` from the aspect ratio and resolution together
+(``16:9`` at 720p → ``"1280:720"``, Runway's ``ratio``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ __all__ = [
     "catalog_providers",
     "dimensions",
     "load_catalog",
+    "pixel_ratio",
+    "pixel_ratios",
     "wire_problems",
     "wire_value",
 ]
@@ -45,7 +49,7 @@ RESOLUTION_HEIGHTS: dict[str, int] = {
 }
 """The short side of each resolution name, in pixels."""
 
-_FORMS = ("", "int", "str", "s")
+_FORMS = ("", "int", "str", "s", "wh")
 _NEUTRAL = (
     "seconds",
     "aspect_ratio",
@@ -147,7 +151,8 @@ def _problem(model: _Model) -> str | None:
     for field, target in model.wire.items():
         _, _, form = target.partition(":")
         checks.append((field in _NEUTRAL, f"wire names an unknown field {field!r}"))
-        checks.append((form in _FORMS, f"wire form {form!r} is not one of int, str, s"))
+        checks.append((form in _FORMS, f"wire form {form!r} is not one of int, str, s, wh"))
+        checks.append((form != "wh" or field == "aspect_ratio", "only aspect_ratio takes form wh"))
     for resolution in [*model.resolutions, model.fixed_resolution or "720p"]:
         checks.append((resolution in RESOLUTION_HEIGHTS, f"unknown resolution {resolution!r}"))
     for ok, message in checks:
@@ -222,6 +227,21 @@ def dimensions(aspect_ratio: str | None, resolution: str | None) -> str:
     return f"{height}x{long_side}"
 
 
+def pixel_ratio(aspect_ratio: str | None, resolution: str | None) -> str:
+    """The ``"W:H"`` pixel ratio of a clip (form ``wh``): ``16:9`` at 720p → ``"1280:720"``."""
+    return dimensions(aspect_ratio, resolution).replace("x", ":")
+
+
+def pixel_ratios(caps: ModelCapabilities) -> tuple[str, ...]:
+    """Every ``"W:H"`` a model takes: its aspect ratios at each of its resolutions."""
+    resolutions = caps.resolutions or (caps.default_resolution,)
+    return tuple(
+        pixel_ratio(aspect, resolution)
+        for aspect in caps.aspect_ratios
+        for resolution in resolutions
+    )
+
+
 def wire_value(form: str, value: Any) -> Any:
     """A neutral value in a wire form (``s``: ``8`` → ``"8s"``)."""
     if form == "int":
@@ -270,7 +290,11 @@ def wire_problems(caps: ModelCapabilities, body: object) -> list[WireProblem]:
             continue
         value = body[name]
         if field in choices:
-            allowed = tuple(wire_value(form, v) for v in choices[field])
+            allowed = (
+                pixel_ratios(caps)
+                if form == "wh"
+                else tuple(wire_value(form, v) for v in choices[field])
+            )
             if value not in allowed or type(value) is not type(allowed[0]):
                 problems.append(
                     WireProblem(
