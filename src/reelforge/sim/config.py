@@ -23,6 +23,7 @@ __all__ = [
     "FaultConfig",
     "RateLimitBurst",
     "ReplicateConfig",
+    "RunwayConfig",
     "SimConfig",
     "WebhookConfig",
     "load_sim_config",
@@ -137,6 +138,17 @@ class ReplicateConfig(_Model):
     """Real seconds one webhook delivery may take."""
 
 
+class RunwayConfig(_Model):
+    """The Runway tasks protocol (``/v1/text_to_video``, ``/v1/image_to_video``, ``/v1/tasks``)."""
+
+    concurrency: int = Field(default=2, ge=1)
+    """Tasks one API key may have running at once; more wait ``THROTTLED`` until a slot frees
+    (Runway's tier 1 allows one or two)."""
+    output_url_ttl: float = Field(default=86400.0, gt=0)
+    """Simulated seconds an output URL's ``_jwt`` stays valid from the ``GET`` that minted it
+    (Runway: "within 24-48 hours")."""
+
+
 class SimConfig(_Model):
     """Everything the simulator can be told. Build it directly or with :func:`load_sim_config`."""
 
@@ -148,6 +160,7 @@ class SimConfig(_Model):
     extra_models: dict[str, ExtraModel] = Field(default_factory=dict)
     webhooks: WebhookConfig | None = None
     replicate: ReplicateConfig = ReplicateConfig()
+    runway: RunwayConfig = RunwayConfig()
 
     queue_seconds: float = Field(default=6.0, ge=0)
     """Simulated time a job waits in ``queued`` before generation starts."""
