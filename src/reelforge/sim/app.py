@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from reelforge.core.models import Variant
-from reelforge.sim import fal, llm, replicate, runway, videos
+from reelforge.sim import fal, llm, replicate, runway, vertex, videos
 from reelforge.sim.log import RequestRecord, api_key_id
 from reelforge.sim.protocol import ApiError, server_error
 from reelforge.sim.routing import Authenticate, Endpoint, Handler, RenderError
@@ -217,6 +217,8 @@ def create_app(sim: Simulator) -> Starlette:
         Route("/v1/responses", ep(llm.responses), methods=["POST"]),
         Route("/v1/moderations", ep(llm.moderations), methods=["POST"]),
         *replicate.routes(sim, wrap),
+        *vertex.routes(sim, wrap),
+        *vertex.token_routes(sim),
         *runway.routes(sim, wrap),
         *_sim_routes(sim),
         *fal.sim_routes(sim),

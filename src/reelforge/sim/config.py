@@ -25,6 +25,7 @@ __all__ = [
     "ReplicateConfig",
     "RunwayConfig",
     "SimConfig",
+    "VertexConfig",
     "WebhookConfig",
     "load_sim_config",
 ]
@@ -149,6 +150,16 @@ class RunwayConfig(_Model):
     (Runway: "within 24-48 hours")."""
 
 
+class VertexConfig(_Model):
+    """Vertex AI's Veo protocol and its OAuth2 token endpoint (``POST /token``)."""
+
+    token_lifetime: int = Field(default=3600, ge=1)
+    """Real seconds an access token from ``/token`` is valid (``expires_in``)."""
+    service_accounts: dict[str, str] = Field(default_factory=dict)
+    """Service accounts the token endpoint trusts besides the simulator's own: the account's
+    email (the JWT's ``iss``) -> its RSA public key or X.509 certificate, in PEM."""
+
+
 class SimConfig(_Model):
     """Everything the simulator can be told. Build it directly or with :func:`load_sim_config`."""
 
@@ -160,6 +171,7 @@ class SimConfig(_Model):
     extra_models: dict[str, ExtraModel] = Field(default_factory=dict)
     webhooks: WebhookConfig | None = None
     replicate: ReplicateConfig = ReplicateConfig()
+    vertex: VertexConfig = VertexConfig()
     runway: RunwayConfig = RunwayConfig()
 
     queue_seconds: float = Field(default=6.0, ge=0)
