@@ -119,6 +119,8 @@ class Call:
     """Set when the endpoint may not offer this operation: which answers say so."""
     headers: Mapping[str, str] | None = None
     """Extra request headers (a protocol's own: ``Cancel-After``, ``X-Fal-…``)."""
+    empty_ok: bool = False
+    """A ``204 No Content`` answer is parsed as ``None`` (a delete that returns no body)."""
 
 
 class ErrorReader(Protocol):
@@ -253,6 +255,8 @@ class Session:
     ) -> T:
         redactor = self.site.redactor
         headers = self.answer_headers(response)
+        if call.empty_ok and response.status_code == 204:  # No Content
+            return parse(None, headers)
         try:
             body = await read_capped(response, MAX_JSON_BYTES, call.label, headers=headers)
             data = redactor.json(decode_json(redactor.raw(body), what=call.label))
