@@ -95,6 +95,7 @@ _GS_RE = re.compile(r"gs://[a-z0-9][a-z0-9._-]{1,220}(?:/[^\x00-\x1f\x7f]*)?", r
 _DATA_RE = re.compile(r"data:([\w.+-]+/[\w.+-]+);base64,(.*)", re.ASCII | re.DOTALL)
 _IMAGES = (("image", "image"), ("end_image", "lastFrame"))
 _API_VERSION = "v1"
+_SLICE = 64 * 1024
 
 T = TypeVar("T")
 
@@ -362,7 +363,7 @@ class VertexProvider:
             max_video=self._max_asset_bytes,
             label=label,
         )
-        async for chunk in response.aiter_raw():
+        async for chunk in _raw_chunks(response):
             scanner.feed(chunk)
         redactor = session.site.redactor
         skeleton = redactor.raw(scanner.finish())
@@ -439,6 +440,17 @@ class VertexProvider:
             operation="delete",
             provider=PROVIDER,
         )
+
+
+async def _raw_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body as it arrives (or, read already by an in-memory transport, in slices)."""
+    if response.is_stream_consumed:
+        content = response.content
+        for start in range(0, len(content), _SLICE):
+            yield content[start : start + _SLICE]
+        return
+    async for chunk in response.aiter_raw():
+        yield chunk
 
 
 def _inline_image(value: object, field: str) -> dict[str, str]:
