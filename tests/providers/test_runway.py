@@ -17,6 +17,7 @@ from reelforge.core.errors import (
     AmbiguousSubmissionError,
     ErrorCategory,
     InvalidRequestError,
+    InvalidSpecError,
     NotFoundError,
     UnsupportedOperationError,
 )
@@ -169,6 +170,19 @@ async def test_image_to_video_sends_the_image_as_a_data_url(
     finish(sim, clock, created.remote_id)
     result = await provider.download(created.remote_id, Variant.VIDEO, tmp_path / "v.mp4")
     assert result.sha256 == sim.asset_sha256(created.remote_id)
+
+
+async def test_an_image_too_large_to_send_inline_is_refused_before_sending(
+    make_sim: MakeSim, make_provider: MakeProvider, tmp_path: Path
+) -> None:
+    image = tmp_path / "big.png"
+    image.write_bytes(PNG + bytes(4 * 1024 * 1024))  # over 5 MB once base64-encoded
+    sim = make_sim()
+    provider, wire = make_provider(sim)
+    with pytest.raises(InvalidSpecError) as refused:
+        await provider.submit(spec(image=str(image)))
+    assert refused.value.field == "image"
+    assert wire.requests == []
 
 
 async def test_an_output_url_that_expires_before_the_download_is_refreshed(

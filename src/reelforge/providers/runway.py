@@ -5,7 +5,8 @@
 * submit: ``POST /v1/image_to_video`` when the job has an image, else
   ``POST /v1/text_to_video``, with the catalog's camelCase body (``model``, ``promptText``,
   ``ratio`` as ``"W:H"`` pixels, ``duration``, ``audio``, ``seed``, ``negativePrompt``,
-  ``promptImage``). The answer is ``{"id": "<uuid>"}``.
+  ``promptImage``; a local image goes inline as a ``data:`` URL of at most 5 MB). The answer
+  is ``{"id": "<uuid>"}``.
 * A create is paid and Runway has no idempotency key (its SDK retries POSTs; this adapter does
   not): it is retried only when nothing can have been created (no connection, or a 429). Any
   other failure after sending raises :class:`AmbiguousSubmissionError` after exactly one
@@ -39,6 +40,7 @@ from reelforge.core.errors import (
     ConfigError,
     DownloadError,
     ErrorCategory,
+    InvalidSpecError,
     NotFoundError,
     ProtocolError,
     UnsupportedOperationError,
@@ -60,10 +62,12 @@ from reelforge.providers._runway_wire import (
 from reelforge.providers._wire import id_problem, id_segment, shown_id
 from reelforge.providers.inputs import model_input
 
-__all__ = ["DEFAULT_BASE_URL", "RunwayProvider"]
+__all__ = ["DEFAULT_BASE_URL", "MAX_INLINE_IMAGE_BYTES", "RunwayProvider"]
 
 DEFAULT_BASE_URL = "https://api.dev.runwayml.com"
 DEFAULT_URL_REFRESHES = 3
+MAX_INLINE_IMAGE_BYTES = 5 * 1024 * 1024
+"""Largest ``promptImage`` sent as a ``data:`` URL (Runway takes data URIs up to 5 MB)."""
 """How many times a download reads the task again for a fresh URL after the file host refused
 one (an expired signature)."""
 
@@ -145,6 +149,18 @@ class RunwayProvider:
         spec = validate_spec(spec)
         body = model_input(spec, capabilities_for(spec.model, PROVIDER))
         prompt = body.pop("prompt")
+        image = body.get("promptImage")
+        if (
+            isinstance(image, str)
+            and image.startswith("data:")
+            and len(image) > MAX_INLINE_IMAGE_BYTES
+        ):
+            raise InvalidSpecError(
+                f"image is {len(image)} bytes as a data URL; Runway takes at most "
+                f"{MAX_INLINE_IMAGE_BYTES} inline (give an https URL instead)",
+                field="image",
+                value=spec.image,
+            )
         body = {"model": spec.model, "promptText": prompt, **body}
         route = "image_to_video" if spec.image is not None else "text_to_video"
         call = Call(
