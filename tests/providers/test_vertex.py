@@ -210,3 +210,18 @@ async def test_list_delete_and_stills_are_not_offered(
     with pytest.raises(UnsupportedOperationError) as still:
         await provider.download(created.remote_id, Variant.THUMBNAIL, tmp_path / "t.webp")
     assert still.value.operation == "variant:thumbnail"
+
+
+async def test_a_cloud_storage_download_continues_an_earlier_part(
+    make_sim: MakeSim, make_provider: MakeProvider, clock: FakeClock, tmp_path: Path
+) -> None:
+    sim = make_sim()
+    provider = make_provider(sim, storage_uri="gs://reel-bucket/renders")
+    created = await provider.submit(spec())
+    finish(sim, clock, created.remote_id)
+    first = await provider.download(created.remote_id, Variant.VIDEO, tmp_path / "a.mp4")
+    data = first.path.read_bytes()
+    (tmp_path / "b.mp4.part").write_bytes(data[: len(data) // 2])
+    again = await provider.download(created.remote_id, Variant.VIDEO, tmp_path / "b.mp4")
+    assert again.range_supported is True
+    assert again.sha256 == first.sha256

@@ -482,29 +482,29 @@ class _InlinePart:
             self._file = None
 
     def reset(self) -> None:
-        """Start over (a new answer is being read)."""
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("wb")
-        self._file.seek(0)
-        self._file.truncate()
+        """Start over (a new answer is being read); the file is opened at the first byte, so
+        an operation without inline video leaves any earlier part untouched."""
+        if self._file is not None:
+            self._file.seek(0)
+            self._file.truncate()
         self.hasher = hashlib.sha256()
         self.size = 0
 
     def write(self, data: bytes) -> None:
         if self._file is None:
-            self.reset()
-        assert self._file is not None  # reset opened it
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("wb")
         self._file.write(data)
         self.hasher.update(data)
         self.size += len(data)
 
     def discard(self) -> None:
+        """Close and remove the part, if this object wrote it."""
         if self._file is not None:
             self._file.close()
             self._file = None
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
 
     async def finish(self, dest: Path, label: str, mime_type: str | None) -> DownloadResult:
         file = self._file
@@ -517,12 +517,13 @@ class _InlinePart:
             self._file = None
             problem = await asyncio.to_thread(check_media, self.path, Variant.VIDEO, mime_type)
             if problem is not None:
-                self.discard()
+                self.path.unlink(missing_ok=True)  # not an MP4: never kept, never resumed
                 raise DownloadError(f"{label}: {problem.text}")
             os.replace(self.path, dest)
             sync_directory(dest.parent)
         except OSError as exc:
             self.discard()
+            self.path.unlink(missing_ok=True)
             raise DownloadError(f"{label}: cannot save {dest.name}: {exc.strerror}") from exc
         return DownloadResult(
             variant=Variant.VIDEO, path=dest, size=self.size, sha256=self.hasher.hexdigest()
