@@ -293,3 +293,26 @@ async def test_a_refreshed_token_sees_the_jobs_of_the_last_one(
     token = (await grant(raw, assertion(pem(key)))).json()["access_token"]
     body = await operation(raw, {"Authorization": f"Bearer {token}"}, name)
     assert body["name"] == name
+
+
+async def test_an_operation_made_under_a_5xx_exists_with_its_name(
+    make_sim: SimFactory, key: rsa.RSAPrivateKey, clock: FakeClock
+) -> None:
+    sim = make_sim(
+        vertex={"service_accounts": {EMAIL: public(key)}},
+        faults={"error_after_create_rate": 1.0},
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=sim.app), base_url="http://sim.test"
+    ) as raw:
+        token = (await grant(raw, assertion(pem(key)))).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        failed = await predict(raw, auth)
+        assert failed.status_code == 500
+        assert failed.json()["error"]["status"] == "INTERNAL"
+        (record,) = sim.log.creates
+        name = f"{PREFIX}/operations/{record.video_id}"
+        finish(sim, clock, name)
+        body = await operation(raw, auth, name)
+    assert body["done"] is True
+    assert body["response"]["videos"]

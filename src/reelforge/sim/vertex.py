@@ -221,7 +221,16 @@ async def predict(ctx: Ctx) -> Response:
     state: dict[str, Any] = {"project": project, "location": location, "model": model}
 
     def operation_id(bits: int) -> str:
-        return _operation_id(bits)
+        # Named here, before the job exists, so a job made under an injected 5xx has its
+        # name and output location too.
+        found = _operation_id(bits)
+        state["name"] = f"{prefix}/operations/{found}"
+        if gcs is not None:
+            bucket, path = gcs.group(1), (gcs.group(2) or "").strip("/")
+            obj = f"{path}/{found}/sample_0.mp4" if path else f"{found}/sample_0.mp4"
+            state["gcs_uri"] = f"gs://{bucket}/{obj}"
+            state["gcs"] = (bucket, obj)
+        return found
 
     job = new_job(
         ctx,
@@ -234,12 +243,6 @@ async def predict(ctx: Ctx) -> Response:
         id_format=operation_id,
         data=state,
     )
-    job.data["name"] = f"{prefix}/operations/{job.id}"
-    if gcs is not None:
-        bucket, path = gcs.group(1), (gcs.group(2) or "").strip("/")
-        obj = f"{path}/{job.id}/sample_0.mp4" if path else f"{job.id}/sample_0.mp4"
-        job.data["gcs_uri"] = f"gs://{bucket}/{obj}"
-        job.data["gcs"] = (bucket, obj)
     ctx.video_status = "created"
     return JSONResponse({"name": job.data["name"]})
 
