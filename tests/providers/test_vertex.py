@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -225,3 +226,30 @@ async def test_a_cloud_storage_download_continues_an_earlier_part(
     again = await provider.download(created.remote_id, Variant.VIDEO, tmp_path / "b.mp4")
     assert again.range_supported is True
     assert again.sha256 == first.sha256
+
+
+async def test_a_short_lived_token_is_refreshed_on_the_real_clock(tmp_path: Path) -> None:
+    # google-auth computes the expiry itself from expires_in; nothing here is faked.
+    sim = Simulator(
+        SimConfig(time_scale=400, media_scale=0.125, fps=2, vertex=vertex_config(token_lifetime=2))
+    )
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sim.app)) as client:
+            provider = VertexProvider(
+                client,
+                project=PROJECT,
+                location=LOCATION,
+                base_url="http://sim",
+                credentials=credentials("http://sim/token"),
+            )
+            created = await provider.submit(spec())
+            await asyncio.sleep(2.1)  # the first token is gone
+            status = await provider.fetch(created.remote_id)
+            while not status.state.is_terminal:
+                await asyncio.sleep(0.1)
+                status = await provider.fetch(created.remote_id)
+            assert status.state is RemoteState.COMPLETED
+            await provider.download(created.remote_id, Variant.VIDEO, tmp_path / "v.mp4")
+        assert provider.token_refreshes >= 2  # (a slow machine may also meet one 401: fine)
+    finally:
+        sim.close()
