@@ -15,7 +15,8 @@ provider.
   ``error`` → failed (code 3 invalid request, 8/429 rate limited, else generation failed);
   ``raiMediaFilteredCount > 0`` → failed, content policy, with Google's reasons; a video →
   completed. The answer is streamed and an inline video skipped (:mod:`._vertex_stream`),
-  so a finished operation of any size is read in constant memory.
+  so a finished operation of any size is read in constant memory (though its bytes cross the
+  network again on every fetch: Vertex has no status-only read).
 * download: an inline video is decoded from a fresh ``fetchPredictOperation`` answer straight
   to ``dest.part`` as it streams (never whole in memory), checked like every download
   (:mod:`._media`) and renamed into place. A ``gs://`` video is read through Cloud Storage's

@@ -28,7 +28,7 @@ from reelforge.core.models import Variant
 from reelforge.sim.content import content_response
 from reelforge.sim.log import api_key_id
 from reelforge.sim.protocol import ApiError
-from reelforge.sim.routing import Endpoint, Handler, Wrap
+from reelforge.sim.routing import Authenticate, Endpoint, Handler, Wrap
 from reelforge.sim.state import Job
 from reelforge.sim.vertex_wire import (
     GOOGLE_TOKEN_AUDIENCE,
@@ -85,7 +85,7 @@ def _trusted_keys(sim: Simulator) -> dict[str, rsa.RSAPublicKey]:
     return keys
 
 
-def _authenticator(sim: Simulator) -> Any:
+def _authenticator(sim: Simulator) -> Authenticate:
     def authenticate(request: Request) -> str:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         account = None
