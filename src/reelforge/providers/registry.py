@@ -137,8 +137,9 @@ def _load_builtin() -> None:
         from reelforge.providers.fal_entry import FAL  # noqa: PLC0415
         from reelforge.providers.openai_entry import OPENAI  # noqa: PLC0415
         from reelforge.providers.replicate_entry import REPLICATE  # noqa: PLC0415
+        from reelforge.providers.runway_entry import RUNWAY  # noqa: PLC0415
 
-        for builtin in (OPENAI, FAL, REPLICATE):
+        for builtin in (OPENAI, FAL, REPLICATE, RUNWAY):
             _REGISTRY.setdefault(builtin.name, builtin)
 
 
