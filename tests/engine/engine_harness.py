@@ -231,6 +231,12 @@ def clean_env(**extra: str) -> dict[str, str]:
         "FAL_QUEUE_BASE_URL",
         "REPLICATE_API_TOKEN",
         "REPLICATE_BASE_URL",
+        "RUNWAYML_API_SECRET",
+        "RUNWAYML_BASE_URL",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "GOOGLE_CLOUD_PROJECT",
+        "GOOGLE_CLOUD_LOCATION",
+        "VERTEX_BASE_URL",
     }
     env = {name: value for name, value in os.environ.items() if name not in dropped}
     env.update(extra)

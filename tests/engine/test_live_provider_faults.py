@@ -1,4 +1,4 @@
-"""fal and Replicate through the simulator's faults and a ``kill -9`` in the create window.
+"""fal, Replicate and Runway through the simulator's faults and a ``kill -9`` in the create window.
 
 Per provider, a 20-job batch runs as a real ``reelforge run`` process against a ``reelforge
 sim`` process that answers 5xx before and after creating jobs, cuts downloads part-way, fails
@@ -7,9 +7,9 @@ after a create was answered and before its id was recorded; the same command the
 Judged by the simulator's ground truth:
 
 * no prompt was created twice;
-* every job ends ``done``, ``failed`` with the simulator's reason, or — on fal, which cannot
-  list its jobs — ``needs_review`` for a create whose outcome was unknown (its prompt created at
-  most once, and never by another job);
+* every job ends ``done``, ``failed`` with the simulator's reason, or — on fal and Runway,
+  which cannot list their jobs — ``needs_review`` for a create whose outcome was unknown (its
+  prompt created at most once, and never by another job);
 * every downloaded video decodes and matches the server's checksum; the thumbnail and
   spritesheet, which neither provider serves, are derived from it and decode;
 * the ledger holds exactly the catalog price of the done jobs.
@@ -78,6 +78,14 @@ PROVIDERS = {
         seconds=(4, 6, 8),
         key_env="FAL_KEY",
         url_env="FAL_QUEUE_BASE_URL",
+        can_list=False,
+    ),
+    "runway": Provider(
+        name="runway",
+        model="veo3.1_fast",
+        seconds=(4, 6, 8),
+        key_env="RUNWAYML_API_SECRET",
+        url_env="RUNWAYML_BASE_URL",
         can_list=False,
     ),
     "replicate": Provider(
