@@ -202,7 +202,7 @@ async def test_an_unknown_provider_is_refused_before_anything_is_recorded(
             await forge.run(batch)
 
     assert raised.value.field == "provider"
-    assert "known providers: fal, memory, openai, replicate, runway" in str(raised.value)
+    assert "known providers: fal, memory, openai, replicate, runway, vertex" in str(raised.value)
     store = Store.for_path(str(tmp_path / "db.sqlite"))
     try:
         assert store.jobs() == []

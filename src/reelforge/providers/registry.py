@@ -138,8 +138,9 @@ def _load_builtin() -> None:
         from reelforge.providers.openai_entry import OPENAI  # noqa: PLC0415
         from reelforge.providers.replicate_entry import REPLICATE  # noqa: PLC0415
         from reelforge.providers.runway_entry import RUNWAY  # noqa: PLC0415
+        from reelforge.providers.vertex_entry import VERTEX  # noqa: PLC0415
 
-        for builtin in (OPENAI, FAL, REPLICATE, RUNWAY):
+        for builtin in (OPENAI, FAL, REPLICATE, RUNWAY, VERTEX):
             _REGISTRY.setdefault(builtin.name, builtin)
 
 
