@@ -1,4 +1,5 @@
-"""fal, Replicate and Runway through the simulator's faults and a ``kill -9`` in the create window.
+"""fal, Replicate, Runway and Vertex through the simulator's faults and a ``kill -9`` in the
+create window.
 
 Per provider, a 20-job batch runs as a real ``reelforge run`` process against a ``reelforge
 sim`` process that answers 5xx before and after creating jobs, cuts downloads part-way, fails
@@ -7,9 +8,9 @@ after a create was answered and before its id was recorded; the same command the
 Judged by the simulator's ground truth:
 
 * no prompt was created twice;
-* every job ends ``done``, ``failed`` with the simulator's reason, or — on fal and Runway,
-  which cannot list their jobs — ``needs_review`` for a create whose outcome was unknown (its
-  prompt created at most once, and never by another job);
+* every job ends ``done``, ``failed`` with the simulator's reason, or — on fal, Runway and
+  Vertex, which cannot list their jobs — ``needs_review`` for a create whose outcome was
+  unknown (its prompt created at most once, and never by another job);
 * every downloaded video decodes and matches the server's checksum; the thumbnail and
   spritesheet, which neither provider serves, are derived from it and decode;
 * the ledger holds exactly the catalog price of the done jobs.
@@ -48,6 +49,7 @@ from reelforge.core.paths import database_url
 from reelforge.core.pricing import estimate_cost
 from reelforge.engine.crash import CrashPoint
 from reelforge.sim.fal_wire import CONTENT_POLICY_MESSAGE, INFRA_ERRORS
+from reelforge.sim.vertex_wire import SIMULATOR_SERVICE_ACCOUNT
 from reelforge.store import JobRow, Store
 
 pytestmark = pytest.mark.slow
@@ -70,6 +72,31 @@ class Provider:
         """The simulator's id of a job from reelforge's remote id."""
         return remote_id.rsplit("/", 1)[-1]
 
+    def environment(self, sim: SimProcess, folder: Path) -> dict[str, str]:
+        """The settings that point this provider at the simulator with its own key."""
+        root = sim.base_url.removesuffix("/v1")
+        if self.name != "vertex":
+            return {self.key_env: f"key-{self.name}", self.url_env: root}
+        # Google's Application Default Credentials: a service-account file whose token_uri is
+        # the simulator's token endpoint (the simulator trusts its built-in throwaway account).
+        account = folder / "service-account.json"
+        account.write_text(
+            json.dumps({**SIMULATOR_SERVICE_ACCOUNT, "token_uri": f"{root}/token"}),
+            encoding="utf-8",
+        )
+        return {
+            self.key_env: str(account),
+            "GOOGLE_CLOUD_PROJECT": "reelforge-faults",
+            self.url_env: root,
+        }
+
+    @property
+    def key_id(self) -> str:
+        """Whom the simulator logs this provider's requests under."""
+        if self.name == "vertex":
+            return api_key_id(SIMULATOR_SERVICE_ACCOUNT["client_email"])
+        return api_key_id(f"key-{self.name}")
+
 
 PROVIDERS = {
     "fal": Provider(
@@ -86,6 +113,14 @@ PROVIDERS = {
         seconds=(4, 6, 8),
         key_env="RUNWAYML_API_SECRET",
         url_env="RUNWAYML_BASE_URL",
+        can_list=False,
+    ),
+    "vertex": Provider(
+        name="vertex",
+        model="veo-3.1-fast-generate-001",
+        seconds=(4, 6, 8),
+        key_env="GOOGLE_APPLICATION_CREDENTIALS",
+        url_env="VERTEX_BASE_URL",
         can_list=False,
     ),
     "replicate": Provider(
@@ -127,9 +162,7 @@ def _run(
     *,
     crash_at: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    env = clean_env(
-        **{provider.key_env: f"key-{provider.name}", provider.url_env: sim.base_url[: -len("/v1")]}
-    )
+    env = clean_env(**provider.environment(sim, folder))
     if crash_at is not None:
         env["REELFORGE_CRASH_AT"] = crash_at
     command = [
@@ -171,7 +204,7 @@ def test_a_faulty_live_provider_and_a_kill_lose_nothing_and_pay_nothing_twice(
     finished = _run(provider, sim, tmp_path, batch)
     assert finished.returncode in (0, 1), finished.stderr[-4000:]
 
-    key_id = api_key_id(f"key-{provider.name}")
+    key_id = provider.key_id
     creates = [c for c in sim.log()["creates"] if c["api_key_id"] == key_id]
     twice = {p: n for p, n in Counter(c["prompt"] for c in creates).items() if n > 1}
     assert not twice, f"prompts created more than once: {twice}"
