@@ -61,7 +61,10 @@ GenerateDbOption = Annotated[
 def generate(
     prompt: Annotated[str, typer.Argument(help="What the video shows.", show_default=False)],
     provider: Annotated[
-        str, typer.Option(help="Provider: openai, fal or replicate (see `reelforge models`).")
+        str,
+        typer.Option(
+            help="Provider: openai, fal, replicate, runway or vertex (see `reelforge models`)."
+        ),
     ] = "openai",
     model: Annotated[
         str,
