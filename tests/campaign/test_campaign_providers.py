@@ -87,3 +87,79 @@ def test_a_campaign_compares_veo_on_fal_with_veo_on_replicate(
     )
     models = {line["group"] for line in json.loads(by_model.stdout)["lines"]}
     assert models == {"fal-ai/veo3.1", "google/veo-3.1"}
+
+
+FIVE = """\
+campaign: five-hosts
+brand: Acme
+product_category: sparkling water
+big_idea: Refreshment that keeps up with you
+defaults: {provider: openai, model: sora-2, seconds: 4}
+dimensions:
+  host: [gateway, fal, replicate, runway, vertex]
+  aesthetic: [cinematic, pastel minimal]
+overrides:
+  - when: {host: fal}
+    set: {provider: fal, model: fal-ai/veo3.1/fast}
+  - when: {host: replicate}
+    set: {provider: replicate, model: google/veo-3.1-fast}
+  - when: {host: runway}
+    set: {provider: runway, model: veo3.1_fast}
+  - when: {host: vertex}
+    set: {provider: vertex, model: veo-3.1-fast-generate-001}
+template: >
+  {{ aesthetic }} video ad for {{ brand }} {{ product_category }}: {{ big_idea }}.
+rules:
+  banned_words: [cheap]
+  required_phrases: []
+  competitors: []
+"""
+PER_CLIP = {
+    "openai": Decimal("0.10") * 4,  # sora-2
+    "fal": Decimal("0.15") * 4,  # Veo 3.1 Fast with audio (estimate)
+    "replicate": Decimal("0.15") * 4,  # the same model, resold (estimate)
+    "runway": Decimal("0.15") * 4,  # the same model, resold (estimate)
+    "vertex": Decimal("0.10") * 4,  # Veo 3.1 Fast at 720p with audio (estimate)
+}
+NO_CREDENTIALS = dict.fromkeys(
+    (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "FAL_KEY",
+        "FAL_KEY_ID",
+        "FAL_KEY_SECRET",
+        "REPLICATE_API_TOKEN",
+        "RUNWAYML_API_SECRET",
+        "GOOGLE_CLOUD_PROJECT",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+    )
+)
+
+
+def test_one_campaign_spans_five_providers_on_the_simulator(
+    write_campaign: WriteCampaign, tmp_path: Path
+) -> None:
+    path = write_campaign(FIVE)
+    db = tmp_path / "db.sqlite"
+    env: dict[str, str | None] = {**NO_CREDENTIALS, "COLUMNS": "200"}
+    run = CliRunner().invoke(
+        app,
+        ["campaign", "run", str(path), "--db", str(db), "--out", str(tmp_path / "out")],
+        env=env,
+    )
+    assert run.exit_code == 0, run.output
+    assert "for fal, openai, replicate, runway, vertex" in run.stderr
+
+    with Store(f"sqlite:///{db}") as store:
+        jobs = store.jobs("five-hosts")
+    assert len(jobs) == 10
+    assert {job.state for job in jobs} == {JobState.DONE}
+    report = CliRunner().invoke(
+        app, ["cost", "--by", "provider", "--db", str(db), "--json"], env=env
+    )
+    assert report.exit_code == 0, report.output
+    lines = {line["group"]: line for line in json.loads(report.stdout)["lines"]}
+    assert set(lines) == set(PER_CLIP)
+    for provider, price in PER_CLIP.items():
+        assert lines[provider]["jobs"] == 2, provider
+        assert Decimal(lines[provider]["actual"]) == 2 * price, provider
