@@ -54,6 +54,7 @@ __all__ = [
     "CallKind",
     "ErrorReader",
     "Session",
+    "checked_base_url",
     "read_capped",
     "read_error_body",
     "retryable_transport",
@@ -78,6 +79,18 @@ NOT_SENT: tuple[type[Exception], ...] = (
     httpx.PoolTimeout,
 )
 """Transport failures that prove the request never reached the server."""
+
+
+def checked_base_url(raw: str, *, what: str) -> str:
+    """``raw`` as an ``http(s)`` URL with a host, without a trailing slash; a
+    :class:`ConfigError` naming ``what`` (``"the Replicate base URL"``) otherwise."""
+    try:
+        url = httpx.URL(raw.strip())
+    except httpx.InvalidURL as exc:
+        raise ConfigError(f"{what} is not a valid URL") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigError(f"{what} must be an http:// or https:// URL with a host")
+    return str(url).rstrip("/")
 
 
 @functools.cache

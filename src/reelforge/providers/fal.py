@@ -59,7 +59,7 @@ from reelforge.providers._fal_wire import (
     parse_submit,
     queued_label,
 )
-from reelforge.providers._http import Call, CallKind, Session
+from reelforge.providers._http import Call, CallKind, Session, checked_base_url
 from reelforge.providers._retry import RetryPolicy
 from reelforge.providers.inputs import model_input
 
@@ -97,15 +97,10 @@ class FalProvider:
             raise ConfigError("max_asset_bytes must be at least 1")
         self._max_asset_bytes = max_asset_bytes
         secret = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
-        try:
-            url = httpx.URL(base_url.strip())
-        except httpx.InvalidURL as exc:
-            raise ConfigError("the fal queue URL is not a valid URL") from exc
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ConfigError("the fal queue URL must be an http:// or https:// URL with a host")
+        url = checked_base_url(base_url, what="the fal queue URL")
         self._public_url = public_url.rstrip("/") if public_url else None
         self._clock = clock or SystemClock()
-        site = Site(base_url=str(url).rstrip("/"), secret=secret or None)
+        site = Site(base_url=url, secret=secret or None)
         self._clean = Clean(site)
         self._session = Session(
             client,

@@ -60,7 +60,7 @@ from reelforge.core.errors import (
 from reelforge.core.models import DownloadResult, JobSpec, RemoteState, RemoteStatus, Variant
 from reelforge.providers._download import DEFAULT_MAX_ASSET_BYTES, download_asset
 from reelforge.providers._errors import Endpoint, OptionalOperation, Site, VideoNotReadyError
-from reelforge.providers._http import Call, CallKind, Session
+from reelforge.providers._http import Call, CallKind, Session, checked_base_url
 from reelforge.providers._retry import RetryPolicy
 from reelforge.providers._wire import (
     ListPage,
@@ -129,16 +129,11 @@ class OpenAIVideosProvider:
             raise ConfigError("max_asset_bytes must be at least 1")
         self._max_asset_bytes = max_asset_bytes
         secret = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
-        try:
-            url = httpx.URL(base_url.strip())
-        except httpx.InvalidURL as exc:
-            raise ConfigError("the base URL is not a valid URL") from exc
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ConfigError("the base URL must be an http:// or https:// URL with a host")
+        url = checked_base_url(base_url, what="the base URL")
         self._clock = clock or SystemClock()
         self._session = Session(
             client,
-            site=Site(base_url=str(url).rstrip("/"), secret=secret or None),
+            site=Site(base_url=url, secret=secret or None),
             retry=retry or RetryPolicy(),
             clock=self._clock,
             rng=rng or random.Random(),

@@ -51,7 +51,7 @@ from reelforge.core.errors import (
 from reelforge.core.models import DownloadResult, JobSpec, RemoteState, RemoteStatus, Variant
 from reelforge.providers._download import DEFAULT_MAX_ASSET_BYTES, download_asset
 from reelforge.providers._errors import Endpoint, Site, VideoNotReadyError
-from reelforge.providers._http import Call, CallKind, Session
+from reelforge.providers._http import Call, CallKind, Session, checked_base_url
 from reelforge.providers._replicate_wire import (
     PROVIDER,
     ListPage,
@@ -97,13 +97,8 @@ class ReplicateProvider:
         if max_asset_bytes < 1:
             raise ConfigError("max_asset_bytes must be at least 1")
         secret = api_token.get_secret_value() if isinstance(api_token, SecretStr) else api_token
-        try:
-            url = httpx.URL(base_url.strip())
-        except httpx.InvalidURL as exc:
-            raise ConfigError("the Replicate base URL is not a valid URL") from exc
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ConfigError("the Replicate base URL must be an http(s) URL with a host")
-        site = Site(base_url=str(url).rstrip("/"), secret=secret or None)
+        url = checked_base_url(base_url, what="the Replicate base URL")
+        site = Site(base_url=url, secret=secret or None)
         self._max_asset_bytes = max_asset_bytes
         self._public_url = public_url.strip().rstrip("/") if public_url else None
         self._session = Session(

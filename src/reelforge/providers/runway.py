@@ -48,7 +48,7 @@ from reelforge.core.errors import (
 from reelforge.core.models import DownloadResult, JobSpec, RemoteState, RemoteStatus, Variant
 from reelforge.providers._download import DEFAULT_MAX_ASSET_BYTES, download_asset
 from reelforge.providers._errors import Endpoint, Site, VideoNotReadyError
-from reelforge.providers._http import Call, CallKind, Session
+from reelforge.providers._http import Call, CallKind, Session, checked_base_url
 from reelforge.providers._retry import RetryPolicy
 from reelforge.providers._runway_wire import (
     PROVIDER,
@@ -108,13 +108,8 @@ class RunwayProvider:
         if url_refreshes < 0:
             raise ConfigError("url_refreshes must not be negative")
         secret = api_secret.get_secret_value() if isinstance(api_secret, SecretStr) else api_secret
-        try:
-            url = httpx.URL(base_url.strip())
-        except httpx.InvalidURL as exc:
-            raise ConfigError("the Runway base URL is not a valid URL") from exc
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ConfigError("the Runway base URL must be an http(s) URL with a host")
-        site = Site(base_url=str(url).rstrip("/"), secret=secret or None)
+        url = checked_base_url(base_url, what="the Runway base URL")
+        site = Site(base_url=url, secret=secret or None)
         self._max_asset_bytes = max_asset_bytes
         self._url_refreshes = url_refreshes
         self._session = _RunwaySession(

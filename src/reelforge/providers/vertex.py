@@ -68,6 +68,7 @@ from reelforge.providers._http import (
     Call,
     CallKind,
     Session,
+    checked_base_url,
     read_error_body,
     retryable_transport,
 )
@@ -141,13 +142,7 @@ class VertexProvider:
         if storage_uri is not None and not _GS_RE.fullmatch(storage_uri):
             raise ConfigError("VERTEX_STORAGE_URI must be a gs://bucket/prefix URI")
         url = base_url.strip() if base_url else vertex_host(location)
-        try:
-            parsed = httpx.URL(url)
-        except httpx.InvalidURL as exc:
-            raise ConfigError("the Vertex base URL is not a valid URL") from exc
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ConfigError("the Vertex base URL must be an http(s) URL with a host")
-        self._base = str(parsed).rstrip("/")
+        self._base = checked_base_url(url, what="the Vertex base URL")
         self._storage_base = self._base if base_url else STORAGE_BASE_URL
         self.project = project
         self.location = location
