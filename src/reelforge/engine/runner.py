@@ -16,6 +16,7 @@ from typing import Self
 
 import httpx
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
+from dbos._error import DBOSException
 
 from reelforge.batch import Batch
 from reelforge.core.clock import Clock, SystemClock
@@ -55,11 +56,15 @@ _UNSENT = frozenset({JobState.PENDING, JobState.WAITING})
 _STARTED = frozenset(JobState) - FINAL - _UNSENT
 """Jobs whose workflow has started: a queued workflow of a waiting job is merely waiting."""
 _DOWNLOADING = frozenset({JobState.COMPLETED, JobState.DOWNLOADING})
+_SETTLED = FINAL - {JobState.NEEDS_REVIEW}
+"""Ended jobs whose workflow returns at once (one in review may hold its slot for a while)."""
 EXECUTOR_TTL = 30.0
 """Seconds an engine's lease lasts unless renewed; a process on another host that stopped
 renewing is taken for dead (and its workflows recovered) this long after its last renewal.
 A process on this host that is gone is taken for dead at once."""
 _RENEW_EVERY = EXECUTOR_TTL / 3
+_FINISH_WITHIN = 3.0
+"""Seconds a stopping engine waits for the workflows of jobs that have ended to return."""
 _LEGACY_EXECUTOR = "local"
 """The executor id DBOS uses when given none (databases written before executors existed)."""
 
@@ -211,6 +216,10 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._heartbeat
             self._heartbeat = None
+        if exc_type is None:
+            with contextlib.suppress(Exception):
+                await self._let_ended_jobs_finish()
+        _quiet_stopped_engine_noise()
         with contextlib.suppress(Exception):
             DBOS.destroy(destroy_registry=False)
         # DBOS lent this loop its thread pool and has just shut it down: give the loop a
@@ -227,6 +236,38 @@ class Engine:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+    async def _let_ended_jobs_finish(self, *, within: float = _FINISH_WITHIN) -> None:
+        """Wait (briefly) for this process's workflows whose job has already ended.
+
+        A job's last step records its final state; its workflow then returns and DBOS records
+        the workflow's outcome. A batch is over as soon as every job has ended, so without this
+        wait the process could stop DBOS between the two, and the next engine would replay the
+        workflow for nothing. Not waited for: workflows of jobs still running (another batch's,
+        say) and of jobs in review, which may hold their slot until the job's timeout; they
+        continue in the next engine.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while loop.time() < deadline:
+            running = await DBOS.list_workflows_async(
+                executor_id=self.executor_id, status="PENDING", load_input=False, load_output=False
+            )
+            jobs = {job_of(w.workflow_id) for w in running}
+            if not jobs:
+                return
+            ended = await asyncio.to_thread(self._ended, jobs)
+            if not ended:
+                return
+            await asyncio.sleep(0.02)
+
+    def _ended(self, job_ids: set[str]) -> set[str]:
+        ended = set()
+        for job_id in job_ids:
+            with contextlib.suppress(Exception):
+                if self.store.get_job(job_id).state in _SETTLED:
+                    ended.add(job_id)
+        return ended
 
     # -- executors ----------------------------------------------------------------------------
 
@@ -508,6 +549,35 @@ def _workflow_base(job: JobRow) -> tuple[str, bool]:
     if job.state in _DOWNLOADING:
         return download_id(job.id, job.attempt), True
     return job.id, False
+
+
+class _StoppedEngineNoise(logging.Filter):
+    """Drops DBOS's error record for a workflow interrupted because this process stopped DBOS.
+
+    Stopping DBOS interrupts the workflows still running in this process (a job holding its
+    slot, another batch's job); DBOS then logs each one's failed attempt to record an outcome
+    ("accessed before DBOS was launched") with a traceback, even after it has stopped. Nothing
+    is lost — each stays pending in the database and the next engine continues it — so these
+    records are not shown. Every other DBOS record passes.
+    """
+
+    _SIGNS = ("before DBOS was launched", "No DBOS was created yet")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        seen = 0
+        while error is not None and seen < 10:
+            if isinstance(error, DBOSException) and any(s in str(error) for s in self._SIGNS):
+                return False
+            error = error.__cause__ or error.__context__
+            seen += 1
+        return True
+
+
+def _quiet_stopped_engine_noise() -> None:
+    logger = logging.getLogger("dbos")
+    if not any(isinstance(f, _StoppedEngineNoise) for f in logger.filters):
+        logger.addFilter(_StoppedEngineNoise())
 
 
 def _command_line() -> str:
