@@ -1,0 +1,14 @@
+"""The served application's api routes (being built; see the serve issue)."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from reelforge.serve.state import ServeState
+
+__all__ = ["routes"]
+
+
+def routes(state: ServeState) -> list[BaseRoute]:
+    """The api routes."""
+    return []
