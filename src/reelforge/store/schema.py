@@ -42,6 +42,7 @@ __all__ = [
     "sink_cursors",
     "sink_leases",
     "sink_pages",
+    "webhook_deliveries",
 ]
 
 VERSION_TABLE = "reelforge_alembic_version"
@@ -240,4 +241,17 @@ endpoint_capabilities = Table(
     Column("supported", Boolean, nullable=False),
     Column("detail", Text, nullable=True),
     Column("observed_at", Double, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    # One row per provider webhook delivery accepted by ``reelforge serve`` (its signature and
+    # timestamp verified), keyed by the scheme and the sender's delivery id (``webhook-id``,
+    # fal's request id): a redelivery finds its row and changes nothing. ``job_id`` is the job
+    # it named, if one was found (no foreign key: an unknown job is acknowledged all the same).
+    Column("scheme", String(32), primary_key=True),
+    Column("delivery_id", String(256), primary_key=True),
+    Column("job_id", String(128), nullable=True),
+    Column("received_at", Double, nullable=False),
 )
