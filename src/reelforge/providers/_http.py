@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import random
+import time
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from reelforge.providers._errors import (
     Site,
     error_for_response,
 )
+from reelforge.providers._observe import RequestSeen, notify
 from reelforge.providers._redact import clean_text
 from reelforge.providers._retry import RetryPolicy, retry_after_seconds
 from reelforge.providers._wire import decode_json, request_id_of
@@ -166,8 +168,11 @@ class Session:
         rng: random.Random,
         auth_scheme: str = "Bearer",
         error_reader: ErrorReader | None = None,
+        provider: str = "openai",
     ) -> None:
         self.client = client
+        self.provider = provider
+        """The provider's registry name, as request observers see it."""
         self.site = site
         self.retry = retry
         self.clock = clock
@@ -227,9 +232,11 @@ class Session:
                 files=call.files,
                 headers={**self.headers("application/json"), **(call.headers or {})},
             )
+            started = time.monotonic()
             try:
                 response = await self.client.send(request, stream=True)
             except httpx.HTTPError as exc:
+                self._observed(call, "error", started)
                 failures += 1
                 if call.kind is CallKind.CREATE and not isinstance(exc, NOT_SENT):
                     raise self._ambiguous(call, exc) from exc
@@ -238,6 +245,7 @@ class Session:
                 answer_lost = answer_lost or not isinstance(exc, NOT_SENT)
                 await self.pause(failures, None)
                 continue
+            self._observed(call, str(response.status_code), started)
             try:
                 if response.is_success:
                     return await self._success(call, response, parse)
@@ -258,6 +266,16 @@ class Session:
             if answer_lost and call.gone_ok_after_drop and type(error) is NotFoundError:
                 return parse(None, self.answer_headers(response))
             await self.retry_or_raise(call, error, failures)
+
+    def _observed(self, call: Call, status: str, started: float) -> None:
+        """Report one attempt to the request observers (:mod:`reelforge.providers._observe`)."""
+        operation = (
+            "create" if call.kind is CallKind.CREATE else call.label.split(" ", 1)[0].lower()
+        )
+        elapsed = time.monotonic() - started
+        notify(
+            RequestSeen(provider=self.provider, operation=operation, status=status, seconds=elapsed)
+        )
 
     def answer_headers(self, response: httpx.Response) -> httpx.Headers:
         """The headers of ``response`` with the secret removed: the only ones parsers see."""

@@ -110,6 +110,7 @@ class FalProvider:
             rng=rng or random.Random(),
             auth_scheme="Key",
             error_reader=FalErrorReader(site),
+            provider=self.name,
         )
 
     @property

@@ -137,6 +137,7 @@ class OpenAIVideosProvider:
             retry=retry or RetryPolicy(),
             clock=self._clock,
             rng=rng or random.Random(),
+            provider=self.name,
         )
 
     @property

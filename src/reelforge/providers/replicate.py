@@ -109,6 +109,7 @@ class ReplicateProvider:
             rng=rng or random.Random(),
             auth_scheme="Bearer",
             error_reader=problem_reader(site),
+            provider=self.name,
         )
 
     @property

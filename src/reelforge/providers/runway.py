@@ -120,6 +120,7 @@ class RunwayProvider:
             rng=rng or random.Random(),
             auth_scheme="Bearer",
             error_reader=error_reader(site),
+            provider=self.name,
         )
 
     @property

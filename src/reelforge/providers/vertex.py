@@ -188,6 +188,7 @@ class VertexProvider:
                 rng=self._rng,
                 auth_scheme="Bearer",
                 error_reader=error_reader(site),
+                provider=self.name,
             )
             self._sessions = {k: v for k, v in self._sessions.items() if k[1] == token}
             self._sessions[key] = session

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
 from reelforge.engine.control import WorkflowControl
 from reelforge.store import Store
+
+if TYPE_CHECKING:
+    from reelforge.engine import Engine
 
 __all__ = ["ServeState"]
 
@@ -26,6 +30,10 @@ class ServeState:
     token: SecretStr | None = field(default=None, repr=False)
     """``REELFORGE_SERVE_TOKEN``: required on every page and API call when set."""
     control: WorkflowControl | None = field(default=None, repr=False)
+    engine: Engine | None = field(default=None, repr=False)
+    """The durable engine running in this process (set by ``reelforge serve`` once it has
+    started, None before and after, and when an application is built without one): actions
+    use it to start, retry or cancel jobs (``engine.retry(batch_id)``, ``engine.start(job_id)``)."""
 
     def workflows(self) -> WorkflowControl:
         """The engine's job workflows on the served database (opened on first use)."""
