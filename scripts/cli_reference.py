@@ -25,6 +25,7 @@ COMMANDS = [
     "poke",
     "reconcile",
     "sim",
+    "serve",
     "campaign",
     "campaign plan",
     "campaign run",

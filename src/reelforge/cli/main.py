@@ -17,6 +17,7 @@ from reelforge.cli.models import models
 from reelforge.cli.notion import notion_app
 from reelforge.cli.reconcile import reconcile
 from reelforge.cli.run import run
+from reelforge.cli.serve import serve
 from reelforge.cli.sim import sim
 from reelforge.cli.sinks import sinks_app
 from reelforge.cli.status import status, watch
@@ -44,6 +45,7 @@ app.command()(cancel)
 app.command()(poke)
 app.command()(reconcile)
 app.command()(sim)
+app.command()(serve)
 app.add_typer(campaign_app)
 app.add_typer(notion_app)
 sinks_app.command("sync")(sinks_sync)

@@ -1,0 +1,221 @@
+"""Running ``reelforge serve``: the application under uvicorn and the durable engine, in one
+process and one event loop.
+
+:func:`check_binding` refuses a non-loopback address without a token (before anything is
+bound). :func:`serve` starts the forge's engine (no batch claimed up front), builds the
+application with the engine on its :class:`ServeState`, listens, and keeps resuming every
+unfinished batch no other live process runs (:func:`resume_orphans`, at start and every few
+seconds). It returns once asked to stop (SIGINT or SIGTERM, or ``stop``): uvicorn closes, the
+engine stops as ``reelforge run`` does (what is left pending continues in the next engine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import uvicorn
+from pydantic import SecretStr
+
+from reelforge._serve import _listen, uvicorn_config
+from reelforge.app.forge import Forge
+from reelforge.core.errors import ConfigError
+from reelforge.engine import Engine
+from reelforge.engine.outcome import FINAL
+from reelforge.serve.app import build_app
+from reelforge.serve.state import ServeState
+from reelforge.store import Store
+
+__all__ = ["RESUME_EVERY", "Served", "check_binding", "is_loopback", "resume_orphans", "serve"]
+
+RESUME_EVERY = 5.0
+"""Seconds between two looks for unfinished batches no live process runs."""
+_STOP_WITHIN = 10.0
+
+log = logging.getLogger("reelforge.serve")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (``127.0.0.0/8``, ``::1``) or ``localhost``."""
+    if host.strip().lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_binding(host: str, token: SecretStr | None) -> None:
+    """:class:`ConfigError` (exit 2) when ``host`` is not loopback and there is no token."""
+    if token is None and not is_loopback(host):
+        raise ConfigError(
+            f"refusing to serve on {host} without a token: anyone who can reach it could see "
+            "and act on every batch. Set REELFORGE_SERVE_TOKEN (then every page and API call "
+            "needs it), or bind to 127.0.0.1"
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Served:
+    """Where the server listens, once it does."""
+
+    url: str
+    host: str
+    port: int
+    db_url: str
+
+
+def _unfinished_batches(engine: Engine) -> list[str]:
+    """Batches with unfinished jobs that no other live process runs and whose unfinished jobs
+    all belong to accounts this engine has credentials for."""
+    store = engine.store
+    found = []
+    for batch in store.batches():
+        open_jobs = [job for job in store.jobs(batch.id) if job.state not in FINAL]
+        if not open_jobs:
+            continue
+        runner = store.batch_runner(batch.id)
+        if runner is not None and runner.id != engine.executor_id:
+            continue
+        foreign = {job.account for job in open_jobs} - engine.accounts
+        if foreign:
+            log.debug("batch %s has jobs of accounts this process cannot reach", batch.id)
+            continue
+        found.append(batch.id)
+    return found
+
+
+async def resume_orphans(engine: Engine, followed: dict[str, asyncio.Task[object]]) -> list[str]:
+    """Resume every unfinished batch no other live process runs (see
+    :func:`_unfinished_batches`), each followed to its end by a task in ``followed``; return
+    the ids resumed now. A batch another process claims meanwhile is left to it."""
+    await engine.recover_dead_executors()
+    resumed = []
+    for batch_id in await asyncio.to_thread(_unfinished_batches, engine):
+        task = followed.get(batch_id)
+        if task is not None and not task.done():
+            continue
+        try:
+            count = await engine.resume(batch_id)
+        except ConfigError:  # another process claimed it since we looked
+            continue
+        log.info("resuming batch %s (%d unfinished jobs)", batch_id, count)
+        task = asyncio.create_task(engine.wait(batch_id, interval=1.0), name=f"batch-{batch_id}")
+        task.add_done_callback(_log_end)
+        followed[batch_id] = task
+        resumed.append(batch_id)
+    return resumed
+
+
+def _log_end(task: asyncio.Task[object]) -> None:
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        log.warning("following %s stopped: %s", task.get_name(), error)
+
+
+async def _keep_resuming(engine: Engine, every: float) -> None:
+    followed: dict[str, asyncio.Task[object]] = {}
+    try:
+        while True:
+            try:
+                await resume_orphans(engine, followed)
+            except Exception:  # the database is busy or away: look again next time
+                log.warning("could not look for unfinished batches", exc_info=True)
+            await asyncio.sleep(every)
+    finally:
+        for task in followed.values():
+            task.cancel()
+        await asyncio.gather(*followed.values(), return_exceptions=True)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: :func:`serve` owns SIGINT and SIGTERM, so
+    stopping never re-raises the signal into a process still closing its engine."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            continue
+        installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def serve(
+    forge: Forge,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8787,
+    public_url: str | None = None,
+    token: SecretStr | None = None,
+    on_ready: Callable[[Served], None] | None = None,
+    stop: asyncio.Event | None = None,
+    resume_every: float = RESUME_EVERY,
+) -> None:
+    """Serve the application and run the engine until SIGINT, SIGTERM or ``stop`` is set."""
+    check_binding(host, token)
+    sock = _listen(host, port)
+    stop = stop or asyncio.Event()
+    try:
+        async with forge, forge.running() as (engine, _):
+            store = Store(forge.db_url)
+            state = ServeState(
+                store=store, db_url=forge.db_url, public_url=public_url, token=token, engine=engine
+            )
+            config = uvicorn_config(build_app(state), host=host, port=port, log_level="warning")
+            server = _Server(config)
+            bound = sock.getsockname()[1]
+            with _stop_on_signals(stop):
+                serving = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
+                resuming = asyncio.create_task(_keep_resuming(engine, resume_every))
+                try:
+                    while not server.started and not serving.done():  # noqa: ASYNC110  # uvicorn offers a flag only
+                        await asyncio.sleep(0.02)
+                    if serving.done():
+                        await serving  # raises why it could not start
+                        raise ConfigError(f"the server did not start on {host}:{bound}")
+                    if on_ready is not None:
+                        shown = f"[{host}]" if ":" in host else host
+                        on_ready(
+                            Served(
+                                url=f"http://{shown}:{bound}",
+                                host=host,
+                                port=bound,
+                                db_url=forge.db_url,
+                            )
+                        )
+                    stopped = asyncio.create_task(stop.wait())
+                    await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                    stopped.cancel()
+                finally:
+                    server.should_exit = True
+                    resuming.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await asyncio.wait_for(serving, _STOP_WITHIN)
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await resuming
+                    state.engine = None
+                    state.close()
+                    store.close()
+    finally:
+        sock.close()
