@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -33,7 +33,7 @@ class Recorded:
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
     """Three clips run to the end on the embedded simulator (no credentials), budget $5."""
     root = tmp_path_factory.mktemp("api")
     db, out = root / "db.sqlite", root / "out"
@@ -50,7 +50,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("OPENAI_API_KEY", raising=False)
         asyncio.run(run())
-    yield Recorded(db=db, out=out)
+    return Recorded(db=db, out=out)
 
 
 @pytest.fixture
@@ -119,7 +119,7 @@ async def test_a_job_shows_its_spec_files_with_checksums_and_history(
     variants = {f["variant"]: f for f in job["files"]}
     assert {"video", "thumbnail", "spritesheet"} <= set(variants)
     video = variants["video"]
-    data = Path(video["path"]).read_bytes()
+    data = await asyncio.to_thread(Path(video["path"]).read_bytes)
     assert Path(video["path"]).is_relative_to(recorded.out)
     assert video["bytes"] == len(data)
     assert video["sha256"] == hashlib.sha256(data).hexdigest()
