@@ -5,6 +5,10 @@ estimated from the progress rate seen so far (or, with nothing better, from how 
 jobs took), and the next check is aimed just past it — between a floor and a ceiling, with
 jitter so that many pollers spread out. The policy is pure: it reads observations and returns
 seconds, so it is tested without waiting.
+
+A job whose provider pushes its completion (webhooks on: ``reelforge serve`` wakes the job's
+workflow when the provider says it ended) is polled only as a safety net, every
+``safety_net`` seconds (a quarter of the job's timeout at most), in case a webhook is lost.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ class PollPolicy:
 
     ``first`` is the first delay when nothing is known; later blind delays double. ``margin``
     aims a little past the estimated finish, so the check usually finds the job done.
+    ``safety_net`` is the least delay between checks of a job whose provider pushes its
+    completion by webhook (bounded by a quarter of ``timeout``).
     """
 
     first: float = 5.0
@@ -38,6 +44,7 @@ class PollPolicy:
     timeout: float = 3600.0
     jitter: float = 0.1
     margin: float = 0.05
+    safety_net: float = 60.0
 
     def next_delay(
         self,
@@ -47,14 +54,19 @@ class PollPolicy:
         started_at: float | None = None,
         expected: float | None = None,
         rng: random.Random | None = None,
+        pushed: bool = False,
     ) -> float:
         """Seconds until the next check of a job observed as ``history`` (oldest first).
 
         ``hint`` is the server's poll-after hint, ``started_at`` when the job was created on
         the provider, ``expected`` how long similar jobs took from creation to completion.
+        ``pushed``: the provider pushes the job's completion, so this check is only the safety
+        net (at least :attr:`safety_net` seconds away, or a quarter of the timeout if less).
         """
         delay = self._estimate(history, hint=hint, started_at=started_at, expected=expected)
         delay = min(self.ceiling, max(self.floor, delay))
+        if pushed:
+            delay = max(delay, min(self.safety_net, self.timeout / 4))
         if self.jitter:
             delay *= 1 + (rng or random).uniform(-self.jitter, self.jitter)
         return max(0.0, delay)

@@ -54,6 +54,9 @@ class EngineContext:
     observed: dict[tuple[str, str], bool] = field(default_factory=dict)
     """Endpoint capabilities this process has recorded, by (account, capability): each is
     written to the store only when it changes."""
+    pushed: frozenset[str] = frozenset()
+    """Accounts whose provider pushes job completions to reelforge's webhook receiver: their
+    jobs are polled only as a safety net (:attr:`PollPolicy.safety_net`)."""
     simulated: frozenset[str] = frozenset()
     """Accounts served by the built-in simulator, whose clock runs faster than real time: a
     model's typical render time says nothing about them."""

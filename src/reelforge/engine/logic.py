@@ -90,6 +90,8 @@ class Submitted(StepResult):
     since: float | None = None
     """When the creates that could not reach the provider began (carried into the next
     call, which gives up after the job's timeout)."""
+    pushed: bool = False
+    """The job's provider pushes its completion (webhooks): polls are only a safety net."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -104,6 +106,8 @@ class Polled(StepResult):
     expected: float | None = None
     attempt: int = 0
     """The job's submission attempt (names its download workflow)."""
+    pushed: bool = False
+    """The job's provider pushes its completion (webhooks): polls are only a safety net."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -35,6 +35,7 @@ from reelforge.engine.workflow import (
     job_workflow,
 )
 from reelforge.engine.workflow_ids import download_id, job_of, numbered
+from reelforge.providers.base import PushesCompletions
 from reelforge.providers.registry import Providers
 from reelforge.store import (
     BatchSummary,
@@ -51,6 +52,9 @@ QUEUE_NAME = "reelforge-submit"
 _RUNNING = ("PENDING", "ENQUEUED")
 _MAX_RESTARTS = 3
 _DOWNLOADS_AT_ONCE = 8
+_WAKE_CHECK_INTERVAL = 0.25
+"""Seconds between DBOS's looks for messages to waiting workflows (one indexed query per
+waiting workflow, which holds an in-flight slot, so a few at a time)."""
 _UNSENT = frozenset({JobState.PENDING, JobState.WAITING})
 """Jobs whose create has not been attempted: compliance can still stop them."""
 _STARTED = frozenset(JobState) - FINAL - _UNSENT
@@ -161,14 +165,20 @@ class Engine:
         self._client = httpx.AsyncClient(
             transport=crash_transport(httpx.AsyncHTTPTransport()), timeout=self._http_timeout
         )
+        built = self.providers.build(client=self._client, clock=self.clock)
         context.install(
             context.EngineContext(
                 store=store,
-                providers=self.providers.build(client=self._client, clock=self.clock),
+                providers=built,
                 clock=self.clock,
                 poll=self.poll,
                 reconcile=self.reconcile_policy,
                 prices=self.prices,
+                pushed=frozenset(
+                    account
+                    for account, provider in built.items()
+                    if isinstance(provider, PushesCompletions) and provider.webhooks
+                ),
                 simulated=frozenset(
                     account
                     for account, endpoint in self.providers.accounts().items()
@@ -184,6 +194,9 @@ class Engine:
                 # Our own id: DBOS then recovers at launch only this process's workflows
                 # (none), never those of another live process on the same database.
                 "executor_id": self.executor_id,
+                # How often a waiting workflow looks for a wake (``reelforge poke``, a
+                # webhook): DBOS's 1 s default would add up to a second to every webhook.
+                "notification_listener_polling_interval_sec": _WAKE_CHECK_INTERVAL,
             }
         )
         DBOS.launch()

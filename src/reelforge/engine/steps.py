@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TypeVar
 
 from dbos import DBOS
@@ -16,6 +17,17 @@ __all__ = ["admit", "download", "now", "poll", "submit"]
 
 
 _R = TypeVar("_R", bound=StepResult)
+_P = TypeVar("_P", Submitted, Polled)
+
+
+def _pushed(job_id: str, result: _P) -> _P:
+    """The result, saying whether the job's provider pushes its completion (webhooks on), so
+    the workflow polls it only as a safety net."""
+    ctx = current()
+    if not ctx.pushed or result.state in FINAL:
+        return result
+    pushed = ctx.store.get_job(job_id).account in ctx.pushed
+    return dataclasses.replace(result, pushed=pushed) if pushed else result
 
 
 def _ended(job_id: str, result: _R) -> _R:
@@ -34,13 +46,13 @@ async def admit(job_id: str) -> Admitted:
 @DBOS.step(name="reelforge.submit")
 async def submit(job_id: str, strikes: int = 0, since: float | None = None) -> Submitted:
     """See :func:`reelforge.engine.logic.submit`."""
-    return _ended(job_id, await logic.submit(job_id, strikes, since))
+    return _pushed(job_id, _ended(job_id, await logic.submit(job_id, strikes, since)))
 
 
 @DBOS.step(name="reelforge.poll")
 async def poll(job_id: str, strikes: int = 0) -> Polled:
     """See :func:`reelforge.engine.logic.poll`."""
-    return _ended(job_id, await logic.poll(job_id, strikes))
+    return _pushed(job_id, _ended(job_id, await logic.poll(job_id, strikes)))
 
 
 @DBOS.step(name="reelforge.download")

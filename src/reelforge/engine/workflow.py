@@ -11,7 +11,9 @@ Workflow ids follow :mod:`reelforge.engine.workflow_ids` (the job's id; its down
 ``<job>.download.<attempt>``). Enqueueing either twice is harmless. Control flow depends only
 on step results, which DBOS records, so a recovered workflow replays to where it was and
 continues. Waiting is ``recv`` on the ``wake`` topic with
-a timeout: ``reelforge poke`` wakes it at once.
+a timeout: ``reelforge poke`` and the webhook receivers of ``reelforge serve`` wake it at once.
+A job whose provider pushes its completion (``pushed`` in the step results) waits up to the
+policy's safety net between checks instead: the webhook wakes it when the job ends.
 """
 
 from __future__ import annotations
@@ -56,12 +58,17 @@ async def job_workflow(job_id: str) -> str:
         hint=submitted.hint,
         created_at=submitted.created_at,
         expected=submitted.expected,
+        pushed=submitted.pushed,
     )
     history: list[Observation] = []
     policy = current().poll  # configuration, the same on every replay of this process
     while state in _POLLING:
         delay = policy.next_delay(
-            history, hint=polled.hint, started_at=polled.created_at, expected=polled.expected
+            history,
+            hint=polled.hint,
+            started_at=polled.created_at,
+            expected=polled.expected,
+            pushed=polled.pushed,
         )
         if polled.strikes:
             delay = policy.first  # an unusable answer: ask again soon, a bounded few times

@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 from reelforge.core.capabilities import ModelCapabilities
 from reelforge.core.models import DownloadResult, JobSpec, RemoteStatus, Variant
 
-__all__ = ["Provider"]
+__all__ = ["Provider", "PushesCompletions"]
 
 
 @runtime_checkable
@@ -66,4 +66,17 @@ class Provider(Protocol):
     async def delete(self, remote_id: str) -> None:
         """Delete the job and its assets on the provider; :class:`UnsupportedOperationError`
         (``operation="delete"``) when the endpoint has no delete (405/501)."""
+        ...
+
+
+@runtime_checkable
+class PushesCompletions(Protocol):
+    """An adapter that can say whether its provider pushes job completions to reelforge's
+    webhook receiver (``reelforge serve``). When it does, the engine polls its jobs only as a
+    slow safety net (:attr:`reelforge.PollPolicy.safety_net`) and relies on the receiver to
+    wake a job's workflow when the job ends."""
+
+    @property
+    def webhooks(self) -> bool:
+        """Whether completions of this adapter's jobs are pushed to the receiver."""
         ...

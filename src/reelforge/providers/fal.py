@@ -118,6 +118,11 @@ class FalProvider:
         """The queue URL requests go to (without credentials)."""
         return self._session.site.display_url
 
+    @property
+    def webhooks(self) -> bool:
+        """Whether submissions ask fal for a webhook (a public URL is set)."""
+        return self._public_url is not None
+
     def __repr__(self) -> str:
         return f"FalProvider(base_url={self.base_url!r})"
 

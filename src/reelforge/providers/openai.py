@@ -109,7 +109,9 @@ class OpenAIVideosProvider:
     absolute URLs under ``base_url`` and its own ``Authorization`` and ``User-Agent`` headers.
     ``api_key`` may be ``None`` for a server that needs none. Time (``clock``: ``now`` and
     ``sleep``) and jitter (``rng``) are injected so tests never wait. ``max_asset_bytes`` caps
-    each downloaded asset (4 GiB by default).
+    each downloaded asset (4 GiB by default). ``webhooks`` says that the endpoint's project
+    sends ``video.completed`` / ``video.failed`` to reelforge's receiver (configured on the
+    provider's side, not per request): its jobs are then polled only as a safety net.
     """
 
     name = "openai"
@@ -124,10 +126,12 @@ class OpenAIVideosProvider:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         max_asset_bytes: int = DEFAULT_MAX_ASSET_BYTES,
+        webhooks: bool = False,
     ) -> None:
         if max_asset_bytes < 1:
             raise ConfigError("max_asset_bytes must be at least 1")
         self._max_asset_bytes = max_asset_bytes
+        self._webhooks = webhooks
         secret = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         url = checked_base_url(base_url, what="the base URL")
         self._clock = clock or SystemClock()
@@ -144,6 +148,11 @@ class OpenAIVideosProvider:
     def base_url(self) -> str:
         """The base URL requests go to (without credentials)."""
         return self._session.site.display_url
+
+    @property
+    def webhooks(self) -> bool:
+        """Whether the endpoint pushes completions to reelforge's receiver."""
+        return self._webhooks
 
     def __repr__(self) -> str:
         return f"OpenAIVideosProvider(base_url={self.base_url!r})"

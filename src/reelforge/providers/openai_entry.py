@@ -5,7 +5,10 @@ Settings, from the environment:
 
 * ``OPENAI_API_KEY`` — the key for the endpoint (a gateway's key when going through one);
 * ``OPENAI_BASE_URL`` (also ``SORA_API_BASE_URL``, the original spec's name) — where requests
-  go, ``https://api.openai.com/v1`` by default.
+  go, ``https://api.openai.com/v1`` by default;
+* ``OPENAI_WEBHOOK_SECRET`` with ``REELFORGE_PUBLIC_URL`` — the endpoint's project sends its
+  ``video.*`` webhooks to ``<public URL>/hooks/openai`` (set up on the provider's side): jobs
+  are then polled only as a slow safety net, ``reelforge serve`` waking them as they end.
 
 With neither set, the built-in simulator serves this provider.
 """
@@ -43,7 +46,14 @@ class OpenAISettings(BaseSettings):
         validation_alias=AliasChoices("OPENAI_BASE_URL", "SORA_API_BASE_URL", "base_url"),
     )
 
-    @field_validator("api_key", mode="before")
+    webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_WEBHOOK_SECRET", "webhook_secret")
+    )
+    public_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REELFORGE_PUBLIC_URL", "public_url")
+    )
+
+    @field_validator("api_key", "webhook_secret", "public_url", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -60,6 +70,11 @@ class OpenAISettings(BaseSettings):
     def has_credentials(self) -> bool:
         """Whether a key is set (otherwise the simulator serves this provider)."""
         return self.api_key is not None
+
+    @property
+    def webhooks(self) -> bool:
+        """Whether the endpoint's webhooks reach a receiver (a secret and a public URL)."""
+        return self.webhook_secret is not None and self.public_url is not None
 
 
 class OpenAIEntry:
@@ -94,7 +109,11 @@ class OpenAIEntry:
 
     def build(self, endpoint: Endpoint, *, client: httpx.AsyncClient, clock: Clock) -> Provider:
         return OpenAIVideosProvider(
-            client, base_url=endpoint.base_url, api_key=endpoint.credential, clock=clock
+            client,
+            base_url=endpoint.base_url,
+            api_key=endpoint.credential,
+            clock=clock,
+            webhooks=OpenAISettings().webhooks,
         )
 
 

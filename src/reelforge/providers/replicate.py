@@ -117,6 +117,11 @@ class ReplicateProvider:
         """Where requests go (without credentials)."""
         return self._session.site.display_url
 
+    @property
+    def webhooks(self) -> bool:
+        """Whether creates ask Replicate for a completion webhook (a public URL is set)."""
+        return self._public_url is not None
+
     def __repr__(self) -> str:
         return f"ReplicateProvider(base_url={self.base_url!r})"
 
