@@ -86,6 +86,27 @@ async def test_without_a_token_loopback_pages_are_open(store: Store) -> None:
         assert (await client.get("/api/batches")).status_code == 200
 
 
+async def test_without_a_token_only_loopback_host_names_are_answered(store: Store) -> None:
+    """A page whose domain resolves to 127.0.0.1 (DNS rebinding) reads nothing."""
+    app = build_app(ServeState(store=store, db_url=store.url))
+    async with _client(app) as client:
+        for host in ("evil.example", "evil.example:8787", "10.0.0.2"):
+            refused = await client.get("/api/batches", headers={"Host": host})
+            assert refused.status_code == 403, host
+            assert "loopback" in refused.json()["error"]
+        for host in ("localhost:8787", "[::1]:8787", "127.0.0.1"):
+            assert (await client.get("/api/batches", headers={"Host": host})).status_code == 200
+    async with _client(_guarded()) as client:
+        hook = await client.post("/hooks/ping", content=b"{}", headers={"Host": "rf.example"})
+        assert hook.status_code == 200  # the webhooks answer under the public name
+    tokened = build_app(ServeState(store=store, db_url=store.url, token=SecretStr(TOKEN)))
+    async with _client(tokened) as client:
+        named = await client.get(
+            "/api/batches", headers={"Host": "rf.example", "Authorization": f"Bearer {TOKEN}"}
+        )
+        assert named.status_code == 200
+
+
 async def test_the_token_rule_holds_on_a_real_loopback_server(store: Store) -> None:
     app = build_app(ServeState(store=store, db_url=store.url, token=SecretStr(TOKEN)))
     async with ThreadedServer(app) as server, httpx.AsyncClient(base_url=server.url) as client:

@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 
 from reelforge import Forge, JobSpec
 from reelforge.cli.main import app
-from reelforge.serve.runner import check_binding, is_loopback
+from reelforge.serve.auth import is_loopback
+from reelforge.serve.runner import check_binding
 from reelforge.sim import EmbeddedSimulator, SimConfig
 from reelforge.store import NewJob, Store
 

@@ -11,6 +11,12 @@ to anything but loopback), every request except ``/hooks/*`` must present it, el
 
 ``/hooks/*`` is exempt: providers authenticate their deliveries by signature.
 
+**Without a token** (loopback), a request outside ``/hooks/`` must name a loopback host
+(``Host: 127.0.0.1:8787``, ``localhost``, ``[::1]``), else 403: a web page whose domain was
+made to resolve to 127.0.0.1 (DNS rebinding) cannot read or act on anything, and a tunnel or
+proxy forwarding ``--public-url`` to this process exposes only the webhooks. Set a token to
+serve pages under any other name.
+
 **Cross-site requests (CSRF).** Every request that is not GET, HEAD or OPTIONS, outside
 ``/hooks/``, must carry both:
 
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
 from http.cookies import SimpleCookie
@@ -48,6 +55,7 @@ __all__ = [
     "TOKEN_PARAM",
     "AccessMiddleware",
     "csrf_token",
+    "is_loopback",
     "session_value",
 ]
 
@@ -80,6 +88,25 @@ def session_value(token: SecretStr) -> str:
     """The session cookie's value for ``token`` (an HMAC of it: the cookie never holds it)."""
     key = token.get_secret_value().encode()
     return hmac.new(key, b"reelforge-serve-session", hashlib.sha256).hexdigest()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (``127.0.0.0/8``, ``::1``) or ``localhost``."""
+    name = host.strip().lower()
+    if name in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(name.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_name(headers: Headers) -> str:
+    """The host name of the ``Host`` header, without its port."""
+    host = headers.get("host", "")
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
 
 
 def _exempt(path: str) -> bool:
@@ -127,6 +154,13 @@ class AccessMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        if self._token is None and not is_loopback(_host_name(headers)):
+            message = (
+                "without REELFORGE_SERVE_TOKEN this server answers only to a loopback host "
+                "name (127.0.0.1, localhost)"
+            )
+            await _send_json(send, 403, {"error": message}, {})
+            return
         if self._token is not None:
             if scope["method"] in ("GET", "HEAD") and self._token_in_query(scope):
                 await self._set_session(scope, send)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import signal
 from collections.abc import Callable, Iterator
@@ -28,26 +27,17 @@ from reelforge.core.errors import ConfigError
 from reelforge.engine import Engine
 from reelforge.engine.outcome import FINAL
 from reelforge.serve.app import build_app
+from reelforge.serve.auth import is_loopback
 from reelforge.serve.state import ServeState
 from reelforge.store import Store
 
-__all__ = ["RESUME_EVERY", "Served", "check_binding", "is_loopback", "resume_orphans", "serve"]
+__all__ = ["RESUME_EVERY", "Served", "check_binding", "resume_orphans", "serve"]
 
 RESUME_EVERY = 5.0
 """Seconds between two looks for unfinished batches no live process runs."""
 _STOP_WITHIN = 10.0
 
 log = logging.getLogger("reelforge.serve")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is a loopback address (``127.0.0.0/8``, ``::1``) or ``localhost``."""
-    if host.strip().lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_binding(host: str, token: SecretStr | None) -> None:
