@@ -48,6 +48,16 @@ def test_a_non_loopback_host_without_a_token_is_refused_with_exit_2(
     assert f"refusing to serve on {host}" in " ".join(result.output.split())
 
 
+@pytest.mark.parametrize(
+    "url", ["ftp://x.example", "https://", "https://x.example/?a=1", "https://u:p@x.example", "x"]
+)
+def test_an_unusable_public_url_is_refused_with_exit_2(url: str) -> None:
+    result = CliRunner().invoke(app, ["serve", "--public-url", url, "--port", "1"])
+    assert result.exit_code == 2, result.output
+    assert "--public-url" in result.output
+    assert "u:p@" not in result.output  # credentials are never echoed
+
+
 def test_loopback_addresses_need_no_token() -> None:
     for host in ("127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"):
         assert is_loopback(host), host

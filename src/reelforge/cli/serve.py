@@ -19,9 +19,10 @@ from reelforge.cli._options import BaseUrlOption, DbOption, JsonOption, MaxInFli
 from reelforge.core.config import display_url
 from reelforge.core.paths import check_database
 
-__all__ = ["TOKEN_ENV", "serve"]
+__all__ = ["PUBLIC_URL_ENV", "TOKEN_ENV", "serve"]
 
 TOKEN_ENV = "REELFORGE_SERVE_TOKEN"  # noqa: S105 - the variable's name, not a secret
+PUBLIC_URL_ENV = "REELFORGE_PUBLIC_URL"
 
 
 def _token() -> SecretStr | None:
@@ -62,13 +63,21 @@ def serve(
     it listens is printed once it does. Exit codes: 0 stopped, 2 bad input (a non-loopback
     --host without a token, a port in use).
     """
-    from reelforge.serve.runner import Served, check_binding  # noqa: PLC0415  # heavy import
+    from reelforge.serve.runner import (  # noqa: PLC0415  # heavy import
+        Served,
+        check_binding,
+        check_public_url,
+    )
     from reelforge.serve.runner import serve as run_server  # noqa: PLC0415
 
     with reelforge_errors():
         token = _token()
         check_binding(host, token)
-        url = public_url or os.environ.get("REELFORGE_PUBLIC_URL") or None
+        url = public_url or os.environ.get(PUBLIC_URL_ENV) or None
+        if url is not None:
+            url = check_public_url(url)
+            # The providers' settings read it: adapters that can attach a webhook URL do.
+            os.environ[PUBLIC_URL_ENV] = url
         forge = Forge(base_url=base_url, db=db, out=out, max_in_flight=max_in_flight)
         check_database(forge.db_url)
 
@@ -81,7 +90,12 @@ def serve(
                 highlight=False,
             )
             if as_json:
-                line = {"url": served.url, "host": served.host, "port": served.port}
+                line = {
+                    "url": served.url,
+                    "host": served.host,
+                    "port": served.port,
+                    "public_url": url,
+                }
                 sys.stdout.write(json.dumps(line) + "\n")
                 sys.stdout.flush()
 

@@ -17,6 +17,7 @@ import logging
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import uvicorn
 from pydantic import SecretStr
@@ -31,7 +32,14 @@ from reelforge.serve.auth import is_loopback
 from reelforge.serve.state import ServeState
 from reelforge.store import Store
 
-__all__ = ["RESUME_EVERY", "Served", "check_binding", "resume_orphans", "serve"]
+__all__ = [
+    "RESUME_EVERY",
+    "Served",
+    "check_binding",
+    "check_public_url",
+    "resume_orphans",
+    "serve",
+]
 
 RESUME_EVERY = 5.0
 """Seconds between two looks for unfinished batches no live process runs."""
@@ -48,6 +56,25 @@ def check_binding(host: str, token: SecretStr | None) -> None:
             "and act on every batch. Set REELFORGE_SERVE_TOKEN (then every page and API call "
             "needs it), or bind to 127.0.0.1"
         )
+
+
+def check_public_url(url: str) -> str:
+    """``--public-url`` without a trailing slash; :class:`ConfigError` (exit 2) unless it is an
+    ``http(s)`` URL with a host and no query, fragment or credentials."""
+    parts = urlsplit(url.strip())
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        shown = "(with credentials)" if "@" in url else repr(url[:200])
+        raise ConfigError(
+            f"--public-url {shown} is not a usable address: give where providers reach this "
+            "server, such as https://reelforge.example.com"
+        )
+    return url.strip().rstrip("/")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
