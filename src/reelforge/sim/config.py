@@ -155,6 +155,10 @@ class VertexConfig(_Model):
 
     token_lifetime: int = Field(default=3600, ge=1)
     """Real seconds an access token from ``/token`` is valid (``expires_in``)."""
+    token_valid_for: float | None = Field(default=None, gt=0)
+    """Real seconds a token is actually accepted, when shorter than it claims (a revoked
+    token, a clock skew): requests with it then get 401 before the client expects. Default:
+    ``token_lifetime``."""
     service_accounts: dict[str, str] = Field(default_factory=dict)
     """Service accounts the token endpoint trusts besides the simulator's own: the account's
     email (the JWT's ``iss``) -> its RSA public key or X.509 certificate, in PEM."""

@@ -363,7 +363,8 @@ def token_routes(sim: Simulator) -> list[Route]:
             body = {"error": exc.error, "error_description": exc.description}
             return JSONResponse(body, status_code=400)
         lifetime = sim.config.vertex.token_lifetime
-        access = tokens(sim).issue(account, sim.now(), lifetime)
+        valid_for = sim.config.vertex.token_valid_for or lifetime
+        access = tokens(sim).issue(account, sim.now(), min(lifetime, valid_for))
         return JSONResponse(
             {"access_token": access, "expires_in": int(lifetime), "token_type": "Bearer"}
         )
