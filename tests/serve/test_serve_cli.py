@@ -120,29 +120,48 @@ class _Served:
             self.process.communicate(timeout=10)
 
 
+def _wait_done(client: httpx.Client, batch: str, count: int) -> list[dict[str, object]]:
+    """The batch's jobs, once ``count`` of them are done (at most 60 s)."""
+    deadline = time.monotonic() + 60
+    while True:
+        answer = client.get(f"/api/batches/{batch}")
+        if answer.status_code == 200 and answer.json()["counts"]["done"] == count:
+            jobs: list[dict[str, object]] = client.get(f"/api/batches/{batch}/jobs").json()["jobs"]
+            return jobs
+        assert time.monotonic() < deadline, answer.text
+        time.sleep(0.3)
+
+
 @pytest.mark.slow
-def test_serve_resumes_a_recorded_batch_to_the_end_and_stops_on_sigterm(
+def test_serve_resumes_a_recorded_batch_beside_a_run_and_stops_on_sigterm(
     tmp_path: Path, gateway: EmbeddedSimulator
 ) -> None:
     db, out = tmp_path / "db.sqlite", tmp_path / "out"
     batch = _record_pending(db, out, gateway.base_url, ["kite", "boat"])
-    served = _Served(
-        ["--db", str(db), "--base-url", gateway.base_url],
-        _env(OPENAI_API_KEY=KEY),
-        tmp_path,
-    )
+    env = _env(OPENAI_API_KEY=KEY)
+    served = _Served(["--db", str(db), "--base-url", gateway.base_url], env, tmp_path)
     try:
         assert served.url.startswith("http://127.0.0.1:")
-        deadline = time.monotonic() + 60
         with httpx.Client(base_url=served.url) as client:
-            while True:
-                batches = client.get("/api/batches").json()["batches"]
-                assert [b["id"] for b in batches] == [batch]
-                if batches[0]["counts"]["done"] == 2:
-                    break
-                assert time.monotonic() < deadline, batches
-                time.sleep(0.3)
-            jobs = client.get(f"/api/batches/{batch}/jobs").json()["jobs"]
+            assert [b["id"] for b in client.get("/api/batches").json()["batches"]] == [batch]
+            jobs = _wait_done(client, batch, 2)
+            # A run of another batch on the same database, while serve is up, works as ever.
+            (tmp_path / "more.yaml").write_text(
+                "batch: more\njobs:\n  - {prompt: A lighthouse, key: light}\n", encoding="utf-8"
+            )
+            args = ["run", "more.yaml", "--db", str(db), "--base-url", gateway.base_url]
+            run = subprocess.run(  # noqa: S603  # our own interpreter and arguments
+                [sys.executable, "-m", "reelforge", *args, "--out", str(out), "--json"],
+                env=env,
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=90,
+                check=False,
+            )
+            assert run.returncode == 0, run.stderr
+            assert json.loads(run.stdout)["counts"]["done"] == 1
+            _wait_done(client, "more", 1)
         code, err = served.stop(signal.SIGTERM)
     finally:
         served.kill()
@@ -150,9 +169,9 @@ def test_serve_resumes_a_recorded_batch_to_the_end_and_stops_on_sigterm(
     assert "stopped" in err
     assert "Traceback" not in err
     assert KEY not in err
-    assert len(gateway.sim.log.creates) == 2  # each job created exactly once
+    assert len(gateway.sim.log.creates) == 3  # each job created exactly once
     for job in jobs:
-        assert (out / batch / job["key"] / "video.mp4").stat().st_size > 0
+        assert (out / batch / str(job["key"]) / "video.mp4").stat().st_size > 0
     store = Store.for_path(db)
     try:
         assert store.batch_runner(batch) is None  # its lease was given back
