@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,7 +14,7 @@ from pydantic import SecretStr
 
 from reelforge.app.forge import Forge
 from reelforge.cli._common import err_console, reelforge_errors
-from reelforge.cli._options import BaseUrlOption, DbOption, JsonOption, MaxInFlightOption
+from reelforge.cli._options import BaseUrlOption, DbOption, MaxInFlightOption
 from reelforge.core.config import display_url
 from reelforge.core.paths import check_database
 
@@ -49,10 +48,12 @@ def serve(
     ] = None,
     base_url: BaseUrlOption = None,
     max_in_flight: MaxInFlightOption = 4,
-    out: Annotated[Path, typer.Option(help="Folder for the videos of jobs started here.")] = Path(
-        "reelforge-out"
-    ),
-    as_json: JsonOption = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Once listening, print where as one JSON line on stdout (url, port)."
+        ),
+    ] = False,
 ) -> None:
     """Serve the dashboard, the providers' webhooks, the JSON API (/api/) and metrics
     (/metrics), and run the durable engine: unfinished batches no other process runs are
@@ -60,8 +61,9 @@ def serve(
 
     With REELFORGE_SERVE_TOKEN set, every page and API call needs it (Authorization: Bearer,
     or visit /?token=... once). Stop with Ctrl+C or SIGTERM. With --json, one line saying where
-    it listens is printed once it does. Exit codes: 0 stopped, 2 bad input (a non-loopback
-    --host without a token, a port in use).
+    it listens is printed once it does. Resumed batches write their videos where they were
+    started to. Exit codes: 0 stopped, 2 bad input (a non-loopback --host without a token, a
+    port in use, an unusable --public-url).
     """
     from reelforge.serve.runner import (  # noqa: PLC0415  # heavy import
         Served,
@@ -78,7 +80,7 @@ def serve(
             url = check_public_url(url)
             # The providers' settings read it: adapters that can attach a webhook URL do.
             os.environ[PUBLIC_URL_ENV] = url
-        forge = Forge(base_url=base_url, db=db, out=out, max_in_flight=max_in_flight)
+        forge = Forge(base_url=base_url, db=db, max_in_flight=max_in_flight)
         check_database(forge.db_url)
 
         def ready(served: Served) -> None:
