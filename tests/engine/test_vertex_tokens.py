@@ -15,6 +15,7 @@ embedded simulator, so the engine would otherwise wait for Veo's real render tim
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -34,7 +35,7 @@ JOBS = 12
 MODEL = "veo-3.1-fast-generate-001"
 
 
-def _run(root: str, folder: Path) -> subprocess.CompletedProcess[str]:
+def _run(root: str, folder: Path, **settings: str) -> subprocess.CompletedProcess[str]:
     account = folder / "service-account.json"
     account.write_text(
         json.dumps({**SIMULATOR_SERVICE_ACCOUNT, "token_uri": f"{root}/token"}), encoding="utf-8"
@@ -60,6 +61,7 @@ def _run(root: str, folder: Path) -> subprocess.CompletedProcess[str]:
         GOOGLE_APPLICATION_CREDENTIALS=str(account),
         GOOGLE_CLOUD_PROJECT="reelforge-tokens",
         VERTEX_BASE_URL=root,
+        **settings,
     )
     command = [
         *(sys.executable, "-m", "reelforge", "run", str(batch)),
@@ -105,3 +107,28 @@ def test_a_batch_longer_than_its_tokens_fails_no_job(
         assert refused >= 1, "no request met a revoked token: the test did not test the 401 path"
     # A refused request is sent again with a fresh token, never counted as a failure.
     assert len({c["prompt"] for c in sim.log()["creates"]}) == len(sim.log()["creates"]) == JOBS
+
+
+@pytest.mark.timeout(180)
+def test_a_batch_written_to_cloud_storage_downloads_every_video_from_there(
+    make_sim: SimFactory, tmp_path: Path
+) -> None:
+    """With ``VERTEX_STORAGE_URI`` Veo writes each video to a bucket; the adapter reads it
+    through Cloud Storage's JSON API and the file matches the server's own checksum."""
+    sim = make_sim(sim_config(time_scale=60, seed=6, media_scale=0.125))
+    done = _run(
+        sim.base_url.removesuffix("/v1"), tmp_path, VERTEX_STORAGE_URI="gs://reel-bucket/renders"
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    with Store(database_url(tmp_path / "reelforge.db")) as store:
+        jobs = store.jobs("batch")
+    assert {job.state for job in jobs} == {JobState.DONE}, [(j.id, j.state, j.error) for j in jobs]
+    paths = {r["path"] for r in sim.log()["requests"]}
+    assert {p for p in paths if p.startswith("/storage/v1/b/reel-bucket/o/")}, sorted(paths)[:20]
+    for job in jobs:
+        assert job.remote_id is not None
+        video = tmp_path / "out" / "batch" / job.key / "video.mp4"
+        digest = hashlib.sha256(video.read_bytes()).hexdigest()
+        expected, size = sim.sha256(job.remote_id.rsplit("/", 1)[-1], "video")
+        assert (digest, video.stat().st_size) == (expected, size), job.key
