@@ -139,7 +139,12 @@ def test_serve_resumes_a_recorded_batch_beside_a_run_and_stops_on_sigterm(
     db, out = tmp_path / "db.sqlite", tmp_path / "out"
     batch = _record_pending(db, out, gateway.base_url, ["kite", "boat"])
     env = _env(OPENAI_API_KEY=KEY)
-    served = _Served(["--db", str(db), "--base-url", gateway.base_url], env, tmp_path)
+    events = tmp_path / "events.jsonl"
+    served = _Served(
+        ["--db", str(db), "--base-url", gateway.base_url, "--events-jsonl", str(events)],
+        env,
+        tmp_path,
+    )
     try:
         assert served.url.startswith("http://127.0.0.1:")
         with httpx.Client(base_url=served.url) as client:
@@ -170,6 +175,10 @@ def test_serve_resumes_a_recorded_batch_beside_a_run_and_stops_on_sigterm(
     assert "Traceback" not in err
     assert KEY not in err
     assert len(gateway.sim.log.creates) == 3  # each job created exactly once
+    lines = [json.loads(line) for line in events.read_text(encoding="utf-8").splitlines()]
+    delivered = {(e["data"]["job_id"], e["data"]["state"]) for e in lines}
+    for job in (*jobs, {"id": "more--light"}):
+        assert (job["id"], "done") in delivered  # the sink followed both batches
     for job in jobs:
         assert (out / batch / str(job["key"]) / "video.mp4").stat().st_size > 0
     store = Store.for_path(db)

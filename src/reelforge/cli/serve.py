@@ -14,7 +14,16 @@ from pydantic import SecretStr
 
 from reelforge.app.forge import Forge
 from reelforge.cli._common import err_console, reelforge_errors
-from reelforge.cli._options import BaseUrlOption, DbOption, MaxInFlightOption
+from reelforge.cli._options import (
+    BaseUrlOption,
+    ConfigOption,
+    DbOption,
+    EventsJsonlOption,
+    MaxInFlightOption,
+    NotionOption,
+    WebhookOption,
+)
+from reelforge.cli._sinkflags import report_sinks, sink_plan
 from reelforge.core.config import display_url
 from reelforge.core.paths import check_database
 
@@ -48,6 +57,10 @@ def serve(
     ] = None,
     base_url: BaseUrlOption = None,
     max_in_flight: MaxInFlightOption = 4,
+    config: ConfigOption = None,
+    notion: NotionOption = None,
+    webhook: WebhookOption = None,
+    events_jsonl: EventsJsonlOption = None,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -57,7 +70,9 @@ def serve(
 ) -> None:
     """Serve the dashboard, the providers' webhooks, the JSON API (/api/) and metrics
     (/metrics), and run the durable engine: unfinished batches no other process runs are
-    resumed, and `reelforge run` elsewhere on the same database keeps working.
+    resumed, and `reelforge run` elsewhere on the same database keeps working. Sinks
+    (--notion, --webhook, --events-jsonl, or reelforge.toml) follow every job event while it
+    runs, review verdicts included.
 
     With REELFORGE_SERVE_TOKEN set, every page and API call needs it (Authorization: Bearer,
     or visit /?token=... once). Stop with Ctrl+C or SIGTERM. With --json, one line saying where
@@ -75,6 +90,7 @@ def serve(
     with reelforge_errors():
         token = _token()
         check_binding(host, token)
+        sinks = sink_plan(config, notion=notion, webhooks=webhook, events_jsonl=events_jsonl)
         url = public_url or os.environ.get(PUBLIC_URL_ENV) or None
         if url is not None:
             url = check_public_url(url)
@@ -88,6 +104,7 @@ def serve(
                 f"serving {served.url} (dashboard /, API /api/, metrics /metrics); database "
                 f"{display_url(served.db_url)}"
                 + ("; token required" if token is not None else "")
+                + (f"; sinks: {sinks.describe()}" if sinks else "")
                 + ". Ctrl+C stops.",
                 highlight=False,
             )
@@ -101,7 +118,16 @@ def serve(
                 sys.stdout.write(json.dumps(line) + "\n")
                 sys.stdout.flush()
 
-        asyncio.run(
-            run_server(forge, host=host, port=port, public_url=url, token=token, on_ready=ready)
+        follower = asyncio.run(
+            run_server(
+                forge,
+                host=host,
+                port=port,
+                public_url=url,
+                token=token,
+                on_ready=ready,
+                sinks=sinks,
+            )
         )
+    report_sinks(follower)
     err_console.print("stopped")

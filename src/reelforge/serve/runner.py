@@ -30,6 +30,8 @@ from reelforge.engine.outcome import FINAL
 from reelforge.serve.app import build_app
 from reelforge.serve.auth import is_loopback
 from reelforge.serve.state import ServeState
+from reelforge.sinks.config import SinkPlan
+from reelforge.sinks.follow import SinkFollower
 from reelforge.store import Store
 
 __all__ = [
@@ -188,13 +190,16 @@ async def serve(
     on_ready: Callable[[Served], None] | None = None,
     stop: asyncio.Event | None = None,
     resume_every: float = RESUME_EVERY,
-) -> None:
-    """Serve the application and run the engine until SIGINT, SIGTERM or ``stop`` is set."""
+    sinks: SinkPlan | None = None,
+) -> SinkFollower:
+    """Serve the application and run the engine until SIGINT, SIGTERM or ``stop`` is set;
+    ``sinks`` follow the outbox meanwhile (and get their last chance to catch up on the way
+    out). Returns the sinks' follower, whose statuses say what is left behind."""
     check_binding(host, token)
     sock = _listen(host, port)
     stop = stop or asyncio.Event()
     try:
-        async with forge, forge.running() as (engine, _):
+        async with forge, forge.running(sinks=sinks) as (engine, follower):
             store = Store(forge.db_url)
             state = ServeState(
                 store=store, db_url=forge.db_url, public_url=public_url, token=token, engine=engine
@@ -234,5 +239,6 @@ async def serve(
                     state.engine = None
                     state.close()
                     store.close()
+        return follower
     finally:
         sock.close()
