@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -77,6 +78,21 @@ def check_public_url(url: str) -> str:
             "server, such as https://reelforge.example.com"
         )
     return url.strip().rstrip("/")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (an IPv6 address such as ``::1`` included)."""
+    bare = host.strip("[]")
+    if ":" not in bare:
+        return _listen(bare, port)
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((bare, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on [{bare}]:{port}: {exc}") from exc
+    return sock
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -196,7 +212,7 @@ async def serve(
     ``sinks`` follow the outbox meanwhile (and get their last chance to catch up on the way
     out). Returns the sinks' follower, whose statuses say what is left behind."""
     check_binding(host, token)
-    sock = _listen(host, port)
+    sock = _bind(host, port)
     stop = stop or asyncio.Event()
     try:
         async with forge, forge.running(sinks=sinks) as (engine, follower):
@@ -217,11 +233,12 @@ async def serve(
                         await serving  # raises why it could not start
                         raise ConfigError(f"the server did not start on {host}:{bound}")
                     if on_ready is not None:
-                        shown = f"[{host}]" if ":" in host else host
+                        bare = host.strip("[]")
+                        shown = f"[{bare}]" if ":" in bare else bare
                         on_ready(
                             Served(
                                 url=f"http://{shown}:{bound}",
-                                host=host,
+                                host=bare,
                                 port=bound,
                                 db_url=forge.db_url,
                             )
