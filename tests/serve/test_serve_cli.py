@@ -4,6 +4,7 @@ batch to completion and stops cleanly on SIGTERM and SIGINT."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -15,12 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from reelforge import Forge, JobSpec
 from reelforge.cli.main import app
 from reelforge.serve.auth import is_loopback
-from reelforge.serve.runner import check_binding
+from reelforge.serve.runner import LeaseLostError, check_binding, serve
 from reelforge.sim import EmbeddedSimulator, SimConfig
 from reelforge.store import NewJob, Store
 
@@ -204,3 +206,24 @@ def test_serve_with_a_token_answers_401_without_it_and_stops_on_sigint(tmp_path:
     assert code == 0, err
     assert "token required" in err
     assert TOKEN not in err
+
+
+async def test_serve_stops_with_an_error_once_its_lease_is_lost(tmp_path: Path) -> None:
+    """Another process took this one's jobs over (its executor row was forgotten): serving on
+    would race it, so serve stops and says why."""
+    ready = asyncio.Event()
+    forge = Forge(db=tmp_path / "db.sqlite")
+    task = asyncio.create_task(
+        serve(forge, port=0, on_ready=lambda _: ready.set(), resume_every=0.1)
+    )
+    await asyncio.wait_for(ready.wait(), 30)
+    store = Store.for_path(tmp_path / "db.sqlite")
+    try:
+        with store.engine.begin() as conn:
+            ids = [row[0] for row in conn.execute(text("SELECT id FROM executors"))]
+        assert len(ids) == 1
+        await asyncio.to_thread(store.forget_executor, ids[0])
+    finally:
+        store.close()
+    with pytest.raises(LeaseLostError, match="lease was lost"):
+        await asyncio.wait_for(task, 30)

@@ -25,9 +25,10 @@ from pydantic import SecretStr
 
 from reelforge._serve import _listen, uvicorn_config
 from reelforge.app.forge import Forge
-from reelforge.core.errors import ConfigError
+from reelforge.core.errors import ConfigError, ReelforgeError
 from reelforge.engine import Engine
 from reelforge.engine.outcome import FINAL
+from reelforge.engine.runner import EXECUTOR_TTL
 from reelforge.serve.app import build_app
 from reelforge.serve.auth import is_loopback
 from reelforge.serve.state import ServeState
@@ -37,6 +38,7 @@ from reelforge.store import Store
 
 __all__ = [
     "RESUME_EVERY",
+    "LeaseLostError",
     "Served",
     "check_binding",
     "check_public_url",
@@ -155,11 +157,25 @@ def _log_end(task: asyncio.Task[object]) -> None:
         log.warning("following %s stopped: %s", task.get_name(), error)
 
 
-async def _keep_resuming(engine: Engine, every: float) -> None:
+class LeaseLostError(ReelforgeError):
+    """This process's executor lease expired or was taken over: another process may be running
+    its jobs, so it stopped (exit 1); starting it again continues them."""
+
+
+async def _keep_resuming(engine: Engine, every: float, lost: asyncio.Event) -> None:
+    """Resume orphaned batches every ``every`` seconds; set ``lost`` (and return) once this
+    process's lease is found gone."""
     followed: dict[str, asyncio.Task[object]] = {}
     try:
         while True:
             try:
+                held = await asyncio.to_thread(
+                    engine.store.renew_executor, engine.executor_id, ttl=EXECUTOR_TTL
+                )
+                if not held:
+                    log.error("this process's executor lease was lost; stopping")
+                    lost.set()
+                    return
                 await resume_orphans(engine, followed)
             except Exception:  # the database is busy or away: look again next time
                 log.warning("could not look for unfinished batches", exc_info=True)
@@ -225,7 +241,8 @@ async def serve(
             bound = sock.getsockname()[1]
             with _stop_on_signals(stop):
                 serving = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
-                resuming = asyncio.create_task(_keep_resuming(engine, resume_every))
+                lost = asyncio.Event()
+                resuming = asyncio.create_task(_keep_resuming(engine, resume_every, lost))
                 try:
                     while not server.started and not serving.done():  # noqa: ASYNC110  # uvicorn offers a flag only
                         await asyncio.sleep(0.02)
@@ -244,8 +261,12 @@ async def serve(
                             )
                         )
                     stopped = asyncio.create_task(stop.wait())
-                    await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                    gone = asyncio.create_task(lost.wait())
+                    await asyncio.wait(
+                        {serving, stopped, gone}, return_when=asyncio.FIRST_COMPLETED
+                    )
                     stopped.cancel()
+                    gone.cancel()
                 finally:
                     server.should_exit = True
                     resuming.cancel()
@@ -256,6 +277,11 @@ async def serve(
                     state.engine = None
                     state.close()
                     store.close()
+            if lost.is_set():
+                raise LeaseLostError(
+                    "this process's executor lease was lost (the database was unreachable or "
+                    "another process took its jobs over): it stopped; start it again to continue"
+                )
         return follower
     finally:
         sock.close()
