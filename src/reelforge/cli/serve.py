@@ -77,8 +77,9 @@ def serve(
     With REELFORGE_SERVE_TOKEN set, every page and API call needs it (Authorization: Bearer,
     or visit /?token=... once). Stop with Ctrl+C or SIGTERM. With --json, one line saying where
     it listens is printed once it does. Resumed batches write their videos where they were
-    started to. Exit codes: 0 stopped, 2 bad input (a non-loopback --host without a token, a
-    port in use, an unusable --public-url).
+    started to. Exit codes: 0 stopped, 1 its lease was lost (another process took its jobs
+    over), 2 bad input (a non-loopback --host without a token, a port in use, an unusable
+    --public-url).
     """
     from reelforge.serve.runner import (  # noqa: PLC0415  # heavy import
         Served,

@@ -212,6 +212,34 @@ def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
+async def _until_stopped(
+    server: uvicorn.Server,
+    sock: socket.socket,
+    *,
+    stop: asyncio.Event,
+    lost: asyncio.Event,
+    ready: Callable[[int], None],
+) -> None:
+    """Serve on ``sock`` until ``stop`` or ``lost`` is set (or uvicorn ends); ``ready(port)``
+    once it accepts connections. uvicorn gets at most 10 s to close."""
+    serving = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
+    try:
+        while not server.started and not serving.done():  # noqa: ASYNC110  # uvicorn offers a flag only
+            await asyncio.sleep(0.02)
+        if serving.done():
+            await serving  # raises why it could not start
+            raise ConfigError(f"the server did not start on port {sock.getsockname()[1]}")
+        ready(sock.getsockname()[1])
+        waits = {asyncio.create_task(stop.wait()), asyncio.create_task(lost.wait())}
+        await asyncio.wait({serving, *waits}, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(serving, _STOP_WITHIN)
+
+
 async def serve(
     forge: Forge,
     *,
@@ -226,57 +254,39 @@ async def serve(
 ) -> SinkFollower:
     """Serve the application and run the engine until SIGINT, SIGTERM or ``stop`` is set;
     ``sinks`` follow the outbox meanwhile (and get their last chance to catch up on the way
-    out). Returns the sinks' follower, whose statuses say what is left behind."""
+    out). Returns the sinks' follower, whose statuses say what is left behind.
+
+    Raises :class:`ConfigError` before anything starts for a non-loopback ``host`` without a
+    token or a port in use, and :class:`LeaseLostError` once this process's lease is lost."""
     check_binding(host, token)
     sock = _bind(host, port)
-    stop = stop or asyncio.Event()
+    bare = host.strip("[]")
+    shown = f"[{bare}]" if ":" in bare else bare
+
+    def ready(bound: int) -> None:
+        if on_ready is not None:
+            url = f"http://{shown}:{bound}"
+            on_ready(Served(url=url, host=bare, port=bound, db_url=forge.db_url))
+
+    lost = asyncio.Event()
     try:
         async with forge, forge.running(sinks=sinks) as (engine, follower):
             store = Store(forge.db_url)
             state = ServeState(
                 store=store, db_url=forge.db_url, public_url=public_url, token=token, engine=engine
             )
-            config = uvicorn_config(build_app(state), host=host, port=port, log_level="warning")
-            server = _Server(config)
-            bound = sock.getsockname()[1]
-            with _stop_on_signals(stop):
-                serving = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
-                lost = asyncio.Event()
-                resuming = asyncio.create_task(_keep_resuming(engine, resume_every, lost))
-                try:
-                    while not server.started and not serving.done():  # noqa: ASYNC110  # uvicorn offers a flag only
-                        await asyncio.sleep(0.02)
-                    if serving.done():
-                        await serving  # raises why it could not start
-                        raise ConfigError(f"the server did not start on {host}:{bound}")
-                    if on_ready is not None:
-                        bare = host.strip("[]")
-                        shown = f"[{bare}]" if ":" in bare else bare
-                        on_ready(
-                            Served(
-                                url=f"http://{shown}:{bound}",
-                                host=bare,
-                                port=bound,
-                                db_url=forge.db_url,
-                            )
-                        )
-                    stopped = asyncio.create_task(stop.wait())
-                    gone = asyncio.create_task(lost.wait())
-                    await asyncio.wait(
-                        {serving, stopped, gone}, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    stopped.cancel()
-                    gone.cancel()
-                finally:
-                    server.should_exit = True
-                    resuming.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await asyncio.wait_for(serving, _STOP_WITHIN)
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await resuming
-                    state.engine = None
-                    state.close()
-                    store.close()
+            config = uvicorn_config(build_app(state), host=bare, port=port, log_level="warning")
+            resuming = asyncio.create_task(_keep_resuming(engine, resume_every, lost))
+            try:
+                with _stop_on_signals(stop := stop or asyncio.Event()):
+                    await _until_stopped(_Server(config), sock, stop=stop, lost=lost, ready=ready)
+            finally:
+                resuming.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await resuming
+                state.engine = None
+                state.close()
+                store.close()
             if lost.is_set():
                 raise LeaseLostError(
                     "this process's executor lease was lost (the database was unreachable or "
