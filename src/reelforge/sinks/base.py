@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from reelforge.core.errors import ErrorCategory, ReelforgeError
-from reelforge.store.rows import AssetRow, EventRow, JobRow
+from reelforge.store.rows import AssetRow, EventRow, JobRow, Review
 
 __all__ = [
     "Sink",
@@ -36,6 +36,8 @@ class SinkEvent:
     event: EventRow
     job: JobRow
     assets: Sequence[AssetRow] = ()
+    review: Review | None = None
+    """The job's latest review (a person's verdict on the clip), as it is now."""
     origin: str = ""
     """A short, stable tag of the database the event comes from (a hash of its URL without
     password), so ids built from it stay unique when several databases feed one destination."""

@@ -33,6 +33,7 @@ EVENT_TYPES: Mapping[EventKind, str] = {
     EventKind.ASSET: "job.asset_downloaded",
     EventKind.COST: "job.cost",
     EventKind.NOTE: "job.note",
+    EventKind.REVIEW: "job.reviewed",
 }
 """The payload's ``type`` for each kind of event (a job's creation is ``job.created``)."""
 
@@ -103,9 +104,17 @@ def payload(item: SinkEvent) -> dict[str, Any]:
             }
             for asset in item.assets
         ],
+        "review": _review(item),
         "details": _plain(dict(event.data)),
     }
     return {"type": event_type(item), "timestamp": _iso(event.at), "data": data}
+
+
+def _review(item: SinkEvent) -> dict[str, Any] | None:
+    review = item.review
+    if review is None:
+        return None
+    return {"verdict": review.verdict.value, "note": review.note, "at": _iso(review.at)}
 
 
 def encode(document: Mapping[str, Any]) -> bytes:

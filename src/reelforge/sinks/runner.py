@@ -333,6 +333,7 @@ class SinkRunner:
                 event=event,
                 job=await self._db(self._store.get_job, event.job_id),
                 assets=await self._db(self._store.assets, event.job_id),
+                review=await self._db(self._store.latest_review, event.job_id),
                 origin=self._origin,
             )
             try:

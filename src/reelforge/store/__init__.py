@@ -26,6 +26,8 @@ from reelforge.store.rows import (
     EventRow,
     JobRow,
     NewJob,
+    Review,
+    ReviewVerdict,
 )
 from reelforge.store.store import Store
 from reelforge.store.transitions import EDGES, RETRYABLE, TERMINAL, can_retry, can_transition
@@ -51,6 +53,8 @@ __all__ = [
     "JobRow",
     "NewJob",
     "RemoteIdConflictError",
+    "Review",
+    "ReviewVerdict",
     "SinkLease",
     "Store",
     "StoreError",

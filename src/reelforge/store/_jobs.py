@@ -34,6 +34,7 @@ __all__ = [
     "record_asset",
     "record_note",
     "record_progress",
+    "record_review",
     "retry",
     "transition",
 ]
@@ -343,6 +344,23 @@ def record_note(
         state=JobState(row["state"]),
         progress=row["progress"],
         data={**(data or {}), "message": message},
+    )
+
+
+def record_review(
+    conn: Connection, identifier: str, verdict: str, note: str, *, now: float
+) -> None:
+    """Append a ``review`` event; see :meth:`reelforge.store.Store.record_review`."""
+    row = job_row(conn, identifier)
+    append_event(
+        conn,
+        job_id=identifier,
+        batch_id=row["batch_id"],
+        at=now,
+        kind=EventKind.REVIEW,
+        state=JobState(row["state"]),
+        progress=row["progress"],
+        data={"verdict": verdict, "note": note},
     )
 
 

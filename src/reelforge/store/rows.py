@@ -30,6 +30,8 @@ __all__ = [
     "EventRow",
     "JobRow",
     "NewJob",
+    "Review",
+    "ReviewVerdict",
 ]
 
 
@@ -61,6 +63,18 @@ class EventKind(StrEnum):
     """Money was reserved or settled."""
     NOTE = "note"
     """Anything else worth showing in the job's history."""
+    REVIEW = "review"
+    """A person's verdict on the finished clip (``data``: ``verdict``, ``note``); it changes
+    nothing in the job's life cycle."""
+
+
+class ReviewVerdict(StrEnum):
+    """A person's verdict on a clip (the dashboard's approve / reject)."""
+
+    APPROVED = "approved"
+    """The clip may be used."""
+    REJECTED = "rejected"
+    """The clip may not be used (the note says why)."""
 
 
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -217,6 +231,28 @@ class EventRow:
             state=JobState(state) if state is not None else None,
             progress=row["progress"],
             data=_frozen(_as_dict(row["data"])),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Review:
+    """A person's latest verdict on a job's clip, read from its ``review`` events."""
+
+    job_id: str
+    verdict: ReviewVerdict
+    note: str
+    at: float
+    event_id: int
+
+    @classmethod
+    def from_event(cls, event: EventRow) -> Review:
+        """From a ``review`` event."""
+        return cls(
+            job_id=event.job_id,
+            verdict=ReviewVerdict(str(event.data["verdict"])),
+            note=str(event.data.get("note") or ""),
+            at=event.at,
+            event_id=event.id,
         )
 
 

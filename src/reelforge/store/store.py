@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, Unpack
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, func, select
 
 from reelforge.core.errors import ErrorCategory, InvalidSpecError
 from reelforge.core.models import JobState, Variant
@@ -30,9 +30,12 @@ from reelforge.store.rows import (
     BatchSummary,
     CapabilityRow,
     CostLine,
+    EventKind,
     EventRow,
     JobRow,
     NewJob,
+    Review,
+    ReviewVerdict,
 )
 from reelforge.store.schema import assets, batches, endpoint_capabilities, job_events, jobs
 
@@ -41,6 +44,16 @@ __all__ = ["Store"]
 DEFAULT_MAX_IN_FLIGHT = 4
 _UNPAID = frozenset({JobState.FAILED, JobState.REJECTED, JobState.CANCELED})
 """Endings that cost nothing: entering one settles the job at zero and frees its reservation."""
+
+
+def _latest_review(job_id: str) -> Select[Any]:
+    """The job's newest ``review`` event."""
+    return (
+        select(job_events)
+        .where(job_events.c.job_id == job_id, job_events.c.kind == EventKind.REVIEW.value)
+        .order_by(job_events.c.id.desc())
+        .limit(1)
+    )
 
 
 class Store:
@@ -355,6 +368,34 @@ class Store:
         """Append a ``note`` event to the job's history (a warning, a reconciliation finding)."""
         with write(self._engine) as conn:
             _jobs.record_note(conn, job_id, message, data, now=self._now())
+
+    def record_review(self, job_id: str, verdict: ReviewVerdict, note: str = "") -> Review:
+        """Record a person's verdict on the job's clip as a ``review`` event (so it reaches
+        the sinks like any other event); the job's state does not change. The latest review
+        is the one that counts."""
+        verdict = ReviewVerdict(verdict)
+        with write(self._engine) as conn:
+            _jobs.record_review(conn, job_id, verdict.value, note, now=self._now())
+            row = conn.execute(_latest_review(job_id)).mappings().one()
+            return Review.from_event(EventRow.from_mapping(row))
+
+    def latest_review(self, job_id: str) -> Review | None:
+        """The job's latest review, if a person gave one."""
+        with read(self._engine) as conn:
+            row = conn.execute(_latest_review(job_id)).mappings().first()
+            return Review.from_event(EventRow.from_mapping(row)) if row is not None else None
+
+    def reviews(self, batch_id: str) -> dict[str, Review]:
+        """The latest review of each reviewed job of the batch, by job id."""
+        latest = (
+            select(func.max(job_events.c.id))
+            .where(job_events.c.batch_id == batch_id, job_events.c.kind == EventKind.REVIEW.value)
+            .group_by(job_events.c.job_id)
+        )
+        query = select(job_events).where(job_events.c.id.in_(latest))
+        with read(self._engine) as conn:
+            events = [EventRow.from_mapping(row) for row in conn.execute(query).mappings()]
+        return {event.job_id: Review.from_event(event) for event in events}
 
     # -- assets -------------------------------------------------------------------------------
 

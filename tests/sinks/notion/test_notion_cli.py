@@ -81,7 +81,7 @@ def test_init_with_a_campaign_adds_its_dimensions(
     campaign.write_text(CAMPAIGN, encoding="utf-8")
     result = runner.invoke(notion_app, ["init", "--campaign", str(campaign)], env=env)
     assert result.exit_code == 0, result.stderr
-    assert "added 21 properties" in result.stdout
+    assert "added 23 properties" in result.stdout
     props = _props(fake, database)
     assert props["Aesthetic"] == "rich_text"
     assert props["Type"] == "rich_text"

@@ -22,10 +22,11 @@ from reelforge.sinks.notion.schema import (
     dimension_labels,
     dimension_property,
     error_type,
+    review_name,
     status_name,
 )
 from reelforge.sinks.notion.settings import NotionSettings
-from reelforge.store.rows import AssetRow, JobRow
+from reelforge.store.rows import AssetRow, JobRow, Review
 
 __all__ = [
     "MAX_TEXT_OBJECTS",
@@ -167,9 +168,11 @@ def logical_values(
     *,
     settings: NotionSettings,
     batch_name: str,
+    review: Review | None = None,
 ) -> dict[str, tuple[Kind, Any]]:
     """What each property should say, keyed by the user's property name, before it is shaped
-    for the property's type."""
+    for the property's type. ``review`` is the job's latest review (``Review``, ``Review
+    Note``)."""
     urls = {a.variant: _asset_url(a, job, batch_name, settings) for a in assets}
     cost = job.actual_cost if job.actual_cost is not None else job.estimated_cost
     error = job.error or (job.category.value if job.category is not None else None)
@@ -191,6 +194,8 @@ def logical_values(
         "Error Type": ("status", error_type(job.category)),
         "Error": ("text", truncate_text(error) if error else None),
         "Updated": ("date", _iso(job.updated_at)),
+        "Review": ("status", review_name(review.verdict if review is not None else None)),
+        "Review Note": ("text", review.note if review is not None else None),
     }
     for label, default in CAMPAIGN_LABELS.items():
         values[default] = ("text", job.labels.get(label))
@@ -210,6 +215,7 @@ def page_properties(
     schema: DataSourceSchema,
     settings: NotionSettings,
     batch_name: str,
+    review: Review | None = None,
 ) -> dict[str, Any]:
     """The ``properties`` of the job's page, shaped for the data source's property types.
 
@@ -217,7 +223,7 @@ def page_properties(
     them); so is one whose type cannot hold the value. The title goes to the data source's
     title property whatever it is called.
     """
-    wanted = logical_values(job, assets, settings=settings, batch_name=batch_name)
+    wanted = logical_values(job, assets, settings=settings, batch_name=batch_name, review=review)
     title_name = settings.prop("Name")
     if title_name not in schema.types and schema.title is not None:
         wanted[schema.title] = wanted.pop(title_name)

@@ -16,17 +16,20 @@ from typing import Any
 from reelforge.campaign.labels import campaign_labels
 from reelforge.core.errors import ErrorCategory
 from reelforge.core.models import JobState
+from reelforge.store.rows import ReviewVerdict
 
 __all__ = [
     "CAMPAIGN_LABELS",
     "ERROR_TYPES",
     "REQUIRED",
+    "REVIEW_NAMES",
     "STATUS_NAMES",
     "PropertySpec",
     "dimension_labels",
     "dimension_property",
     "dimension_spec",
     "error_type",
+    "review_name",
     "status_name",
 ]
 
@@ -102,6 +105,13 @@ _ERROR_OPTIONS = (
     ("expired", "gray"),
 )
 
+REVIEW_NAMES: Mapping[ReviewVerdict, str] = MappingProxyType(
+    {ReviewVerdict.APPROVED: "Approved", ReviewVerdict.REJECTED: "Rejected"}
+)
+"""The Notion ``Review`` option of each verdict given on the dashboard."""
+
+_REVIEW_OPTIONS = (("Approved", "green"), ("Rejected", "red"))
+
 CAMPAIGN_LABELS: Mapping[str, str] = MappingProxyType(
     {"brand": "Brand", "big_idea": "Big Idea", "combination_id": "Combination ID"}
 )
@@ -158,6 +168,13 @@ REQUIRED: tuple[PropertySpec, ...] = (
     PropertySpec(name="Brand", type="rich_text", accepts=_TEXT_OR_SELECT),
     PropertySpec(name="Big Idea", type="rich_text", accepts=_TEXT_OR_SELECT),
     PropertySpec(name="Combination ID", type="rich_text", accepts=_TEXT),
+    PropertySpec(
+        name="Review",
+        type="select",
+        accepts=frozenset({"select", "status", "rich_text"}),
+        config=_select(_REVIEW_OPTIONS),
+    ),
+    PropertySpec(name="Review Note", type="rich_text", accepts=_TEXT),
 )
 """Every property the sink writes, in column order."""
 
@@ -167,6 +184,11 @@ _REQUIRED_NAMES = frozenset(spec.name.casefold() for spec in REQUIRED)
 def status_name(state: JobState) -> str:
     """The Notion status of a job state."""
     return STATUS_NAMES[state]
+
+
+def review_name(verdict: ReviewVerdict | None) -> str | None:
+    """The Notion ``Review`` option of a verdict (None: not reviewed)."""
+    return None if verdict is None else REVIEW_NAMES[verdict]
 
 
 def error_type(category: ErrorCategory | None) -> str | None:

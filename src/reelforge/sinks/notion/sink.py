@@ -118,6 +118,7 @@ class NotionSink:
             schema=schema,
             settings=self._settings,
             batch_name=await self._batch_name(job),
+            review=item.review,
         )
         digest = _digest(properties)
         if self._written.get(job.id) == digest:
@@ -139,6 +140,7 @@ class NotionSink:
                 schema=schema,
                 settings=self._settings,
                 batch_name=await self._batch_name(job),
+                review=item.review,
             )
             digest = _digest(properties)
             await self._write(job, schema, properties)
