@@ -150,6 +150,9 @@ class AccessMiddleware:
         self._public_origin = _origin_of(public_url) if public_url else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":  # nothing is served over websockets
+            await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] != "http" or _exempt(scope["path"]):
             await self.app(scope, receive, send)
             return
