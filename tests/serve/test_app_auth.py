@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import Message
 
 from reelforge._serve import ThreadedServer
 from reelforge.serve import ServeState, build_app
@@ -197,6 +198,37 @@ async def test_hooks_need_neither_the_serve_token_nor_the_csrf_token() -> None:
         )
         assert hook.status_code == 200
         assert (await client.post("/act", headers={CSRF_HEADER: csrf_token()})).status_code == 401
+
+
+async def test_a_path_that_only_starts_like_a_hooks_is_not_exempt() -> None:
+    """Sent raw (clients normalize ``..`` away; uvicorn passes it on as it came)."""
+    statuses: list[int] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    app = _guarded(SecretStr(TOKEN))
+    for path in ("/hooks/../act", "/hooks/./../act", "/hooks/ping"):
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"127.0.0.1")],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+        }
+        await app(scope, receive, send)
+    assert statuses == [401, 401, 200]
 
 
 async def test_the_session_endpoint_hands_out_the_csrf_token(store: Store) -> None:

@@ -110,7 +110,10 @@ def _host_name(headers: Headers) -> str:
 
 
 def _exempt(path: str) -> bool:
-    return path.startswith(_EXEMPT_PREFIX) or path == _EXEMPT_PREFIX.rstrip("/")
+    """Whether ``path`` is a webhook's (``/hooks/...``, with no ``.`` or ``..`` segment)."""
+    if not (path.startswith(_EXEMPT_PREFIX) or path == _EXEMPT_PREFIX.rstrip("/")):
+        return False
+    return not any(segment in (".", "..") for segment in path.split("/"))
 
 
 async def _send_json(
