@@ -101,6 +101,13 @@ def serve(
         check_database(forge.db_url)
 
         def ready(served: Served) -> None:
+            notice = forge.simulator_notice()
+            if notice is not None:
+                err_console.print(
+                    f"{notice} Batches run elsewhere are resumed here only with the "
+                    "--base-url and key they ran with.",
+                    highlight=False,
+                )
             err_console.print(
                 f"serving {served.url} (dashboard /, API /api/, metrics /metrics); database "
                 f"{display_url(served.db_url)}"
