@@ -19,7 +19,7 @@ from reelforge.core.models import JobState
 from reelforge.engine.outcome import FINAL
 from reelforge.store import AssetRow, BatchRow, EventRow, JobRow, Store
 
-__all__ = ["batch_view", "event_view", "job_summary", "job_view"]
+__all__ = ["batch_view", "eta_seconds", "event_view", "job_summary", "job_view", "plain"]
 
 
 def _time(at: float | None) -> str | None:
