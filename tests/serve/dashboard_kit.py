@@ -4,6 +4,7 @@ built-in simulator, and a batch whose first run was killed before it sent anythi
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,14 +13,18 @@ import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
+from PIL import Image
 from tests.engine.engine_harness import clean_env
 
 from reelforge._serve import ThreadedServer
+from reelforge.core.errors import ErrorCategory
+from reelforge.core.models import JobSpec, JobState, Variant
 from reelforge.serve import ServeState, build_app
 from reelforge.sim import EmbeddedSimulator, SimConfig
-from reelforge.store import Store
+from reelforge.store import NewJob, Store, job_id
 
 CAMPAIGN = """\
 campaign: spring-launch
@@ -149,3 +154,95 @@ INSTALL = "apt-get install -y chromium"
 def in_ci() -> bool:
     """Whether this is a CI run (``CI=true``), where a missing browser fails the tests."""
     return os.environ.get("CI", "").lower() == "true"
+
+
+# -- a hand-made database, for the tests that need no engine ----------------------------------
+
+HOSTILE = '<script>alert("x")</script>'
+DIMENSIONS = ("aesthetic", "type")
+
+
+def campaign_labels(index: int, aesthetic: str, kind: str) -> dict[str, str]:
+    """A campaign combination's labels, as the campaign layer writes them."""
+    return {
+        "campaign": "spring",
+        "brand": "Acme",
+        "product_category": "water",
+        "big_idea": "Refreshment",
+        "combination_id": f"c{index:04d}",
+        "dimensions": ",".join(DIMENSIONS),
+        "aesthetic": aesthetic,
+        "type": kind,
+    }
+
+
+def hand_made(store: Store, out: Path) -> dict[str, str]:
+    """Batch ``spring`` with four combinations: ``done`` (files on disk, a request id in its
+    history), ``failed``, ``waiting`` and one whose prompt and dimension are markup; its
+    ``compliance.json``. Returns job ids by name."""
+    store.upsert_batch("spring", name="spring", out_dir=out, budget_usd=Decimal(10))
+    combos = [
+        ("done", "cinematic", "hero"),
+        ("failed", "cinematic", "lifestyle"),
+        ("waiting", "lo-fi", "hero"),
+        ("hostile", HOSTILE, "hero"),
+    ]
+    store.add_jobs(
+        "spring",
+        [
+            NewJob(
+                key=key,
+                spec=JobSpec(
+                    prompt=f"{aesthetic} {kind} ad: a can on a cliff"
+                    if key != "hostile"
+                    else f"ad {HOSTILE}",
+                    model="sora-2",
+                    labels=campaign_labels(i, aesthetic, kind),
+                ),
+                position=i,
+                account="openai-test",
+                estimated_cost=Decimal("0.40"),
+            )
+            for i, (key, aesthetic, kind) in enumerate(combos)
+        ],
+    )
+    ids = {key: job_id("spring", key) for key, _, _ in combos}
+    for key in ("done", "failed", "waiting", "hostile"):
+        store.transition(ids[key], JobState.WAITING)
+    done = ids["done"]
+    token = store.record_intent(done)
+    assert store.record_remote_id(done, token, "video_abc123")
+    store.record_note(done, "checked", {"request_id": "req_42"})
+    store.record_progress(done, JobState.IN_PROGRESS, 50)
+    store.transition(done, JobState.COMPLETED, progress=100)
+    store.transition(done, JobState.DOWNLOADING)
+    folder = out / "spring" / "done"
+    folder.mkdir(parents=True)
+    Image.new("RGB", (256, 144), (200, 30, 30)).save(folder / "thumbnail.webp", format="WEBP")
+    Image.new("RGB", (128 * 5, 72 * 4), (30, 30, 200)).save(
+        folder / "spritesheet.jpg", format="JPEG"
+    )
+    (folder / "video.mp4").write_bytes(bytes(range(256)) * 8)
+    for variant in (Variant.VIDEO, Variant.THUMBNAIL, Variant.SPRITESHEET):
+        path = folder / variant.filename
+        store.record_asset(done, variant, path, path.stat().st_size, "ab" * 32)
+    store.settle(done, Decimal("0.40"))
+    store.transition(done, JobState.DONE)
+    failed = ids["failed"]
+    token = store.record_intent(failed)
+    store.clear_intent(
+        failed, token, to=JobState.FAILED, category=ErrorCategory.INVALID_REQUEST, error="bad size"
+    )
+    report = {
+        "combinations": [
+            {
+                "key": "done",
+                "verdict": "warn",
+                "findings": [{"rule": "claims.superlative", "message": "'best' is a claim"}],
+                "prompt": "final prompt",
+                "rendered_prompt": "the template's prompt",
+            }
+        ]
+    }
+    (out / "spring" / "compliance.json").write_text(json.dumps(report), encoding="utf-8")
+    return ids
