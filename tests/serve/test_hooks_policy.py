@@ -22,9 +22,9 @@ def test_a_pushed_job_is_checked_no_sooner_than_the_safety_net() -> None:
     polled = policy.next_delay(HISTORY, hint=0.5)
     pushed = policy.next_delay(HISTORY, hint=0.5, pushed=True)
     assert polled < 60.0
-    assert pushed == 60.0
+    assert pushed == 300.0
     # A hint or an estimate beyond the net still wins: the net is a floor, not a target.
-    assert PollPolicy(jitter=0.0, ceiling=600.0).next_delay([], hint=90.0, pushed=True) == 90.0
+    assert PollPolicy(jitter=0.0, ceiling=600.0).next_delay([], hint=400.0, pushed=True) == 400.0
 
 
 def test_the_safety_net_is_bounded_by_a_quarter_of_the_timeout() -> None:

@@ -35,7 +35,9 @@ class PollPolicy:
     ``first`` is the first delay when nothing is known; later blind delays double. ``margin``
     aims a little past the estimated finish, so the check usually finds the job done.
     ``safety_net`` is the least delay between checks of a job whose provider pushes its
-    completion by webhook (bounded by a quarter of ``timeout``).
+    completion by webhook (bounded by a quarter of ``timeout``): longer than most jobs take,
+    so a job is usually checked once, when its webhook wakes it; a lost webhook delays it by
+    at most this long (providers retry their deliveries for hours).
     """
 
     first: float = 5.0
@@ -44,7 +46,7 @@ class PollPolicy:
     timeout: float = 3600.0
     jitter: float = 0.1
     margin: float = 0.05
-    safety_net: float = 60.0
+    safety_net: float = 300.0
 
     def next_delay(
         self,
