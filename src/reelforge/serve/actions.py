@@ -147,9 +147,8 @@ async def retry(state: ServeState, request: Request, body: dict[str, Any]) -> di
         await asyncio.to_thread(state.store.get_batch, batch_id)
     except BatchNotFoundError:
         raise _Refused(404, f"no batch {batch_id!r}") from None
-    engine = getattr(state, "engine", None)
-    if engine is not None:
-        count = await engine.retry(batch_id)
+    if state.engine is not None:
+        count = await state.engine.retry(batch_id)
         return {"batch_id": batch_id, "retried": count, "running": True}
     failed = await asyncio.to_thread(state.store.jobs, batch_id, [JobState.FAILED])
     count = 0

@@ -7,7 +7,6 @@ the routes (:mod:`reelforge.serve.dashboard`).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -18,8 +17,9 @@ from PIL import Image
 
 from reelforge.campaign.labels import campaign_labels
 from reelforge.core.derive import SPRITE_COLUMNS, SPRITE_TILE_WIDTH
-from reelforge.core.models import JobState, Variant
+from reelforge.core.models import Variant
 from reelforge.engine.outcome import FINAL
+from reelforge.serve.views import eta_seconds
 from reelforge.sinks.notion.schema import dimension_labels
 from reelforge.store import AssetRow, BatchRow, EventRow, JobRow, Review, Store
 
@@ -51,7 +51,7 @@ class BatchView:
     """Money spent so far (settled) plus what is held for jobs in flight."""
     budget: Decimal | None
     eta_seconds: float | None
-    """A rough time to the end: the jobs left, at the pace the finished ones took."""
+    """Seconds to the end at the pace jobs have ended so far (as ``GET /api/batches``)."""
     providers: tuple[str, ...]
     campaign: str | None
     finished: int
@@ -120,26 +120,11 @@ def batch_view(store: Store, batch: BatchRow) -> BatchView:
         counts=counts,
         cost=summary.actual + summary.reserved,
         budget=summary.budget_usd,
-        eta_seconds=_eta(jobs, batch.max_in_flight),
+        eta_seconds=eta_seconds(jobs, store.now()),
         providers=tuple(sorted({job.provider for job in jobs})),
         campaign=campaign,
         finished=finished,
     )
-
-
-def _eta(jobs: Sequence[JobRow], max_in_flight: int) -> float | None:
-    left = [job for job in jobs if job.state not in FINAL]
-    if not left:
-        return 0.0
-    took = [
-        job.updated_at - (job.intent_at if job.intent_at is not None else job.created_at)
-        for job in jobs
-        if job.state is JobState.DONE
-    ]
-    if not took:
-        return None
-    pace = sum(took) / len(took)
-    return math.ceil(len(left) / max(1, max_in_flight)) * pace
 
 
 def job_dimensions(job: JobRow) -> dict[str, str]:
