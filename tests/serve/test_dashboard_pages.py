@@ -4,6 +4,8 @@ shows, everything escaped, only recorded files served (with ``Range``), the outb
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -185,3 +187,20 @@ def _read(lines: Iterator[str], *, until: str) -> list[dict[str, object]]:
         elif name in ("event", "id"):
             current[name] = value
     return messages
+
+
+def test_open_streams_end_when_the_server_stops(store: Store, ids: dict[str, str]) -> None:
+    state = ServeState(store=store, db_url=store.url)
+    stopping = threading.Event()
+    state.stopping = stopping  # type: ignore[attr-defined]  # set by the runner if it has one
+    with ThreadedServer(build_app(state)) as server, httpx.Client(timeout=10) as http:
+        url = f"http://127.0.0.1:{server.port}/stream"
+        with http.stream("GET", url, params={"after": 10_000}) as answer:
+            lines = answer.iter_lines()
+            assert next(lines) == "retry: 2000"
+            started = time.monotonic()
+            stopping.set()
+            rest = list(lines)  # the response ends: no wait for uvicorn's shutdown timeout
+            assert time.monotonic() - started < 3
+    state.close()
+    assert all(not line.startswith("event:") for line in rest)

@@ -81,10 +81,19 @@ def _messages(store: Store, events: Sequence[EventRow]) -> list[str]:
     return out
 
 
-async def _follow(request: Request, store: Store, cursor: int) -> AsyncIterator[str]:
+def _stopping(state: ServeState) -> bool:
+    """Whether the server is stopping (``state.stopping``, a :class:`threading.Event` the
+    runner sets before it closes the server): open streams then end, so none holds the
+    shutdown up until uvicorn gives up on it."""
+    stopping = getattr(state, "stopping", None)
+    return bool(stopping is not None and stopping.is_set())
+
+
+async def _follow(request: Request, state: ServeState, cursor: int) -> AsyncIterator[str]:
+    store = state.store
     yield "retry: 2000\n\n"
     quiet_since = time.monotonic()
-    while not await request.is_disconnected():
+    while not _stopping(state) and not await request.is_disconnected():
         events = await asyncio.to_thread(store.events_after, cursor, _BATCH_READ)
         if events:
             cursor = events[-1].id
@@ -105,7 +114,7 @@ def stream(state: ServeState) -> Route:
 
     async def endpoint(request: Request) -> StreamingResponse:
         return StreamingResponse(
-            _follow(request, state.store, _cursor(request)),
+            _follow(request, state, _cursor(request)),
             media_type="text/event-stream",
             headers={"cache-control": "no-store", "x-accel-buffering": "no"},
         )
