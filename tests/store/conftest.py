@@ -1,4 +1,6 @@
-"""Fixtures for the store's tests: a migrated SQLite file per test and a hand-driven clock."""
+"""Fixtures for the store's tests: a migrated database per test — a SQLite file, and a fresh
+database on a PostgreSQL server (``pgserver``), with the same assertions — and a hand-driven
+clock."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pathlib import Path
 import pytest
 from store_helpers import FakeClock, new_jobs
 
+from pgserver import PostgresServer, postgres_server
 from reelforge.store import Store, job_id
 
 
@@ -22,9 +25,24 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / ".reelforge" / "reelforge.db"
 
 
+__all__ = ["postgres_server"]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, db_path: Path) -> Iterator[str]:
+    """The URL of an empty database: a SQLite file, or a new database on the Postgres server."""
+    if request.param == "sqlite":
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        yield f"sqlite:///{db_path}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    with server.database() as url:
+        yield url
+
+
 @pytest.fixture
-def store(db_path: Path, clock: FakeClock) -> Iterator[Store]:
-    with Store.for_path(db_path, now=clock) as opened:
+def store(store_url: str, clock: FakeClock) -> Iterator[Store]:
+    with Store(store_url, now=clock) as opened:
         opened.migrate()
         yield opened
 

@@ -82,6 +82,9 @@ def settle(conn: Connection, job_id: str, actual: Decimal, *, now: float, releas
     if actual < 0:
         raise ValueError(f"a cost cannot be negative: {actual}")
     job = job_row(conn, job_id)
+    # The batch row too, as reserve takes it (same order: job, then batch): a reservation deciding
+    # on the batch's committed money never reads it while a settlement is changing it.
+    batch_row(conn, job["batch_id"])
     cost = conn.execute(select(costs).where(costs.c.job_id == job_id)).mappings().one()
     if cost["settled_at"] is not None:
         return False

@@ -14,6 +14,7 @@ lock the rows they read with ``SELECT ... FOR UPDATE``.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -42,11 +43,20 @@ def make_engine(url: str, *, busy_timeout: float = BUSY_TIMEOUT_S) -> Engine:
     """An engine for ``url``; SQLite connections get the pragmas and transaction control."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url)
+        return create_engine(url, json_serializer=_json_dumps)
     engine = create_engine(url, connect_args={"timeout": busy_timeout})
     event.listen(engine, "connect", _sqlite_connect(busy_timeout))
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _json_dumps(value: Any) -> str:
+    """JSON for a column; a value that is not JSON is a :class:`StoreError` (the driver would
+    raise the encoder's bare ``TypeError``, which SQLite's path reports through SQLAlchemy)."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"database write failed: a value is not JSON ({exc})") from exc
 
 
 def _sqlite_connect(busy_timeout: float) -> Any:
