@@ -8,8 +8,15 @@ handler cannot help there, because waiting could not make the reader's snapshot 
 
 Python's ``sqlite3`` driver is told to leave transactions alone (``isolation_level = None``) and
 SQLAlchemy's ``begin`` event emits our own ``BEGIN``, as SQLAlchemy's SQLite documentation
-describes. Other databases (Postgres) use their normal transactions; writes that read first
-lock the rows they read with ``SELECT ... FOR UPDATE``.
+describes.
+
+On PostgreSQL every write transaction of ours takes one transaction-level advisory lock first
+(:data:`WRITE_LOCK_KEY`), held until it commits: writers take turns as they do on SQLite. This
+is what keeps the outbox sound — an event's id comes from a sequence, and two writers running
+at once could commit ids out of order (id 11 visible before id 10), so a sink whose cursor
+passed 11 would never read 10. With writers in turn, ids become visible in id order. Reads
+never take it. Writes that read first also lock the rows they read (``SELECT ... FOR UPDATE``).
+DBOS's own tables in the same database are not affected.
 """
 
 from __future__ import annotations
@@ -36,14 +43,20 @@ BUSY_TIMEOUT_S = 30.0
 """How long a connection waits for another process's write lock before giving up."""
 
 WRITE_OPTION = "reelforge_write"
-"""Execution option that makes a SQLite connection begin with ``BEGIN IMMEDIATE``."""
+"""Execution option that makes a write transaction take the database's write lock at its start:
+``BEGIN IMMEDIATE`` on SQLite, :data:`WRITE_LOCK_KEY` on other databases."""
+WRITE_LOCK_KEY = 0x7265656C666F7267 & 0x7FFFFFFFFFFFFFFF
+"""The transaction-level advisory lock (``pg_advisory_xact_lock``) every reelforge write
+transaction on PostgreSQL takes first ("reelforg" in ASCII: no other application's key)."""
 
 
 def make_engine(url: str, *, busy_timeout: float = BUSY_TIMEOUT_S) -> Engine:
     """An engine for ``url``; SQLite connections get the pragmas and transaction control."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, json_serializer=_json_dumps)
+        engine = create_engine(url, json_serializer=_json_dumps)
+        event.listen(engine, "begin", _postgres_begin)
+        return engine
     engine = create_engine(url, connect_args={"timeout": busy_timeout})
     event.listen(engine, "connect", _sqlite_connect(busy_timeout))
     event.listen(engine, "begin", _sqlite_begin)
@@ -74,6 +87,12 @@ def _sqlite_connect(busy_timeout: float) -> Any:
             cursor.close()
 
     return on_connect
+
+
+def _postgres_begin(connection: Connection) -> None:
+    # One writer at a time, as SQLite's BEGIN IMMEDIATE: held until commit or rollback.
+    if connection.get_execution_options().get(WRITE_OPTION, False):
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
 
 
 def _sqlite_begin(connection: Connection) -> None:
