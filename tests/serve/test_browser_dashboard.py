@@ -200,6 +200,7 @@ def test_approving_a_clip_records_an_event(served: Served, page: Any) -> None:
 
     page.reload()
     page.wait_for_selector("#live.on")
+    page.wait_for_function("document.querySelector('video').readyState >= 2")
     page.screenshot(path=str(DOCS_IMG / "dashboard-job.png"), full_page=True)
 
 

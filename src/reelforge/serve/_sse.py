@@ -22,7 +22,7 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from reelforge.serve.state import ServeState
-from reelforge.store import EventKind, EventRow, JobNotFoundError, Store
+from reelforge.store import EventKind, EventRow, JobNotFoundError, JobRow, Store
 
 __all__ = ["KEEPALIVE", "POLL_INTERVAL", "stream"]
 
@@ -48,10 +48,15 @@ def _messages(store: Store, events: Sequence[EventRow]) -> list[str]:
     """The ``job`` messages for ``events`` and a ``batch`` message per batch they touch."""
     out: list[str] = []
     batches: dict[str, None] = {}
+    jobs: dict[str, JobRow | None] = {}
     for event in events:
-        try:
-            job = store.get_job(event.job_id)
-        except JobNotFoundError:
+        if event.job_id not in jobs:
+            try:
+                jobs[event.job_id] = store.get_job(event.job_id)
+            except JobNotFoundError:
+                jobs[event.job_id] = None
+        job = jobs[event.job_id]
+        if job is None:
             continue
         data: dict[str, Any] = {
             "event_id": event.id,

@@ -36,7 +36,7 @@ from reelforge.serve import _sse, actions
 from reelforge.serve.auth import CSRF_FIELD, CSRF_HEADER, csrf_token
 from reelforge.serve.dashboard_views import batch_view, cards, job_view
 from reelforge.serve.state import ServeState
-from reelforge.store import BatchNotFoundError, JobNotFoundError, ReviewVerdict
+from reelforge.store import BatchNotFoundError, JobNotFoundError
 
 __all__ = ["CSP", "routes"]
 
@@ -47,6 +47,10 @@ CSP = (
     "form-action 'self'"
 )
 """The pages' Content-Security-Policy: nothing inline, nothing from elsewhere."""
+
+
+_TIME_KEYS = frozenset({"resend_after", "completed_at", "expires_at", "submitted_at", "intent_at"})
+"""Event data holding Unix times, shown as dates in the timeline."""
 
 
 def _templates() -> Jinja2Templates:
@@ -62,7 +66,7 @@ def _templates() -> Jinja2Templates:
     env.filters["size"] = _size
     env.globals["CSRF_FIELD"] = CSRF_FIELD
     env.globals["CSRF_HEADER"] = CSRF_HEADER
-    env.globals["verdicts"] = [v.value for v in ReviewVerdict]
+    env.globals["time_keys"] = _TIME_KEYS
     return Jinja2Templates(env=env)
 
 

@@ -66,8 +66,15 @@
     if (document.getElementById("gallery")) applyFilters();
   }
 
+  const announced = {};
+
   function onBatch(data) {
-    document.querySelectorAll('[data-batch-id="' + CSS.escape(data.batch_id) + '"]').forEach(function (el) {
+    const rows = document.querySelectorAll('[data-batch-id="' + CSS.escape(data.batch_id) + '"]');
+    if (!rows.length && document.body.dataset.page === "index" && !announced[data.batch_id]) {
+      announced[data.batch_id] = true;
+      say("new batch " + data.batch_id + ": reload to see it");
+    }
+    rows.forEach(function (el) {
       const counts = el.querySelector(".counts");
       if (counts) {
         counts.replaceChildren();
@@ -161,6 +168,9 @@
       media.addEventListener("mouseleave", function () { scrub.hidden = true; });
     });
     gallery.querySelectorAll(".media[data-video]").forEach(function (media) {
+      media.addEventListener("keydown", function (e) {
+        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); media.click(); }
+      });
       media.addEventListener("click", function () {
         if (media.classList.contains("playing")) return;
         media.classList.add("playing");
