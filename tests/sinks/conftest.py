@@ -1,4 +1,6 @@
-"""Fixtures for the sinks' tests: a migrated SQLite file, a hand-driven wall clock, fake time."""
+"""Fixtures for the sinks' tests: a migrated database (a SQLite file, and a fresh database on a
+PostgreSQL server — ``pgserver`` — with the same assertions), a hand-driven wall clock, fake
+time."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from pathlib import Path
 import pytest
 from sink_helpers import FakeTime, WallClock
 
+from pgserver import PostgresServer, postgres_server
 from reelforge.store import Store
 
 
@@ -26,8 +29,23 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "state" / "reelforge.db"
 
 
+__all__ = ["postgres_server"]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, db_path: Path) -> Iterator[str]:
+    """The URL of an empty database: a SQLite file, or a new database on the Postgres server."""
+    if request.param == "sqlite":
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        yield f"sqlite:///{db_path}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    with server.database() as url:
+        yield url
+
+
 @pytest.fixture
-def store(db_path: Path, wall: WallClock) -> Iterator[Store]:
-    with Store.for_path(db_path, now=wall) as opened:
+def store(store_url: str, wall: WallClock) -> Iterator[Store]:
+    with Store(store_url, now=wall) as opened:
         opened.migrate()
         yield opened

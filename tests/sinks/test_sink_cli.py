@@ -28,7 +28,7 @@ def test_status_lists_each_sink_with_its_lag(
     store.record_sink_error("webhook:1a2b3c4d", "https://h.example/in answered 503")
     store.advance_sink("jsonl:events.jsonl:99", events[-1].id, delivered=2)
     store.disable_sink("notion", "HTTP 410 Gone")
-    result = CliRunner().invoke(app, ["sinks", "status", "--db", str(db_path)])
+    result = CliRunner().invoke(app, ["sinks", "status", "--db", store.url])
     assert result.exit_code == 0, result.output
     for text in ("webhook:1a2b3c4d", "jsonl:events.jsonl:99", "notion", "answered 503", "yes"):
         assert text in result.output
@@ -39,7 +39,7 @@ def test_status_as_json(store: Store, db_path: Path) -> None:
     add_batch(store, 2)
     events = store.events_after(0, 10)
     store.advance_sink("webhook:1a2b3c4d", events[0].id, delivered=1)
-    result = CliRunner().invoke(app, ["sinks", "status", "--db", str(db_path), "--json"])
+    result = CliRunner().invoke(app, ["sinks", "status", "--db", store.url, "--json"])
     assert result.exit_code == 0, result.output
     (entry,) = json.loads(result.output)["sinks"]
     assert entry["name"] == "webhook:1a2b3c4d"
@@ -49,23 +49,23 @@ def test_status_as_json(store: Store, db_path: Path) -> None:
 
 
 def test_status_with_no_sinks_yet(store: Store, db_path: Path) -> None:
-    result = CliRunner().invoke(app, ["sinks", "status", "--db", str(db_path)])
+    result = CliRunner().invoke(app, ["sinks", "status", "--db", store.url])
     assert result.exit_code == 0
     assert "no sink has run" in result.output
 
 
 def test_enable_clears_a_disabled_sink(store: Store, db_path: Path) -> None:
     store.disable_sink("webhook:1a2b3c4d", "HTTP 410 Gone")
-    result = CliRunner().invoke(app, ["sinks", "enable", "webhook:1a2b3c4d", "--db", str(db_path)])
+    result = CliRunner().invoke(app, ["sinks", "enable", "webhook:1a2b3c4d", "--db", store.url])
     assert result.exit_code == 0, result.output
     assert "enabled" in result.output
     assert not store.sink_cursor("webhook:1a2b3c4d").disabled
-    again = CliRunner().invoke(app, ["sinks", "enable", "webhook:1a2b3c4d", "--db", str(db_path)])
+    again = CliRunner().invoke(app, ["sinks", "enable", "webhook:1a2b3c4d", "--db", store.url])
     assert "was not disabled" in again.output
 
 
 def test_enable_an_unknown_sink_is_bad_input(store: Store, db_path: Path) -> None:
     store.advance_sink("notion", 0)
-    result = CliRunner().invoke(app, ["sinks", "enable", "nope", "--db", str(db_path)])
+    result = CliRunner().invoke(app, ["sinks", "enable", "nope", "--db", store.url])
     assert result.exit_code == 2
     assert "unknown sink 'nope'; known sinks: notion" in result.output

@@ -47,7 +47,7 @@ class SharedLogSink:
 @pytest.fixture
 def other(db_path: Path, store: Store, wall: WallClock) -> Iterator[Store]:
     """A second Store on the same file: another process, as far as the database can tell."""
-    with Store.for_path(db_path, now=wall) as opened:
+    with Store(store.url, now=wall) as opened:
         yield opened
 
 

@@ -246,7 +246,7 @@ async def test_a_restarted_process_continues_from_the_cursor(
     with pytest.raises(Crash):
         await _runner(store, before, fake_time=fake_time).drain()
     store.close()
-    with Store.for_path(db_path, now=wall) as reopened:
+    with Store(store.url, now=wall) as reopened:
         assert reopened.sink_cursor("recording").cursor < stop_at
         after = RecordingSink()
         assert await _runner(reopened, after, fake_time=fake_time).drain()

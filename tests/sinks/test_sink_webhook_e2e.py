@@ -119,7 +119,7 @@ async def test_a_restarted_process_resumes_and_a_replay_is_deduplicated(
         assert len(receiver.snapshot().accepted) == half
 
         # A new process on the same file continues from the durable cursor.
-        with Store.for_path(db_path, now=wall) as reopened:
+        with Store(store.url, now=wall) as reopened:
             assert reopened.sink_cursor(sink.name).cursor == expected[half - 1]
             async with httpx.AsyncClient() as client:
                 again = WebhookSink(receiver.url, SECRET, client=client)
