@@ -30,9 +30,10 @@ from tests.serve.hooks_kit import (
 )
 
 from reelforge.core.config import database_url
+from reelforge.core.models import JobSpec, JobState
 from reelforge.serve._hooks_keys import HookSettings
 from reelforge.serve.hooks import MAX_BODY, Receivers
-from reelforge.store import EventKind, Store
+from reelforge.store import EventKind, NewJob, Store
 
 FAL_APP = "fal-ai/veo3.1/fast"
 JWKS_URL = "http://keys.test/.well-known/jwks.json"
@@ -504,3 +505,28 @@ async def test_fal_without_reachable_keys_is_unavailable(
     answer = await post(setup, authentic(setup, "fal"))
     assert answer.status_code == 503
     assert snapshot(setup.store) == before
+
+
+async def test_a_fal_webhook_for_a_create_whose_answer_was_lost_names_the_request_to_adopt(
+    make_setup: Callable[..., Setup],
+) -> None:
+    # The create went out (its intent and token are recorded) but its answer never came back:
+    # fal cannot list, so only its webhook can say which request the create made.
+    setup = make_setup()
+    store = setup.store
+    spec = JobSpec(prompt="a greenhouse at dawn", model=f"{FAL_APP}/text-to-video")
+    store.add_jobs("hooks", [NewJob(key="lost", spec=spec, position=99)])
+    job = next(job for job in store.jobs("hooks") if job.key == "lost")
+    store.transition(job.id, JobState.WAITING)
+    token = store.record_intent(job.id)
+    request_id = str(uuid.uuid4())
+    lost = Submitted(job=store.get_job(job.id), token=token, remote_id=f"x/requests/{request_id}")
+
+    answer = await post(setup, fal_delivery(lost, setup.fal_key))
+
+    assert answer.json() == {"status": "accepted"}
+    note = [e for e in store.history(job.id) if e.kind is EventKind.NOTE][-1]
+    remote = f"{FAL_APP.rsplit('/', 1)[0]}/requests/{request_id}"
+    assert note.data["request"] == remote
+    assert f"reelforge reconcile --adopt {job.id} {remote}" in note.data["message"]
+    assert store.get_job(job.id).remote_id is None  # a person adopts it; nothing is assumed

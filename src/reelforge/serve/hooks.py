@@ -14,6 +14,10 @@ Each delivery goes through the same steps, and stops at the first that fails:
 4. the delivery and a ``note`` in the job's history (what the provider said, no secret) are
    recorded in one transaction, and the job's workflow is woken at once.
 
+fal cannot list its requests, so a fal create whose answer was lost waits for a person
+(``needs_review``). Its webhook carries the job's token: the note then names the request fal
+made for that create, and the command that adopts it (``reelforge reconcile --adopt``).
+
 The webhook is a hint: the woken workflow asks the provider for the job's status, and that
 answer, not the webhook's body, moves the job. A refusal answers 401 (unsigned, forged,
 stale), 400 (signed but unreadable), 413 (too large) or 503 (no secret or keys to check with),
@@ -36,6 +40,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from reelforge.core.errors import ProtocolError
+from reelforge.providers._fal_wire import APP_NAMESPACES, parse_remote_id
 from reelforge.serve._hooks_keys import FalKeys, HookSettings, ReplicateSecret
 from reelforge.serve._hooks_verify import (
     Reason,
@@ -227,14 +233,24 @@ class Receivers:
             and job.remote_id.rpartition("/requests/")[2] != delivery.id
         ):
             job = None  # the token names a job, but the signed request is not that job's
+        message = f"{scheme} webhook: the provider says {delivery.event!r}; checking the job now"
+        data = {"webhook": scheme, "event": delivery.event, "delivery_id": delivery.id}
+        unanswered = _fal_request(job.model, delivery.id) if scheme == "fal" and job else None
+        if job is not None and job.remote_id is None and unanswered is not None:
+            message = (
+                f"fal webhook: fal made request {unanswered} for this job's create, whose answer "
+                f"was lost (it says {delivery.event!r}); adopt it with `reelforge reconcile "
+                f"--adopt {job.id} {unanswered}`"
+            )
+            data["request"] = unanswered
         recorded = await asyncio.to_thread(
             deliveries.record_delivery,
             store,
             scheme=scheme,
             delivery_id=delivery.id,
             job_id=job.id if job is not None else None,
-            message=f"{scheme} webhook: the provider says {delivery.event!r}; checking the job now",
-            data={"webhook": scheme, "event": delivery.event, "delivery_id": delivery.id},
+            message=message,
+            data=data,
         )
         if not recorded:
             return "duplicate"
@@ -245,6 +261,17 @@ class Receivers:
         except Exception:  # a failed wake must not refuse the delivery: the safety net polls
             _log.exception("could not wake the workflow of job %s", job.id)
         return "accepted"
+
+
+def _fal_request(endpoint_id: str, request_id: str) -> str | None:
+    """The remote id of fal's request ``request_id`` at the app of ``endpoint_id``
+    (``owner/app/requests/<id>``), or None if they do not make one."""
+    segments = endpoint_id.split("/")
+    app = "/".join(segments[: 3 if segments[0] in APP_NAMESPACES else 2])
+    try:
+        return parse_remote_id(f"{app}/requests/{request_id}").remote_id
+    except ProtocolError:
+        return None
 
 
 async def _body(request: Request) -> bytes:
