@@ -10,6 +10,10 @@ from typing import Any
 import pytest
 from engine_harness import SimFactory, SimProcess, start_sim
 
+from pgserver import PostgresServer, postgres_server
+
+__all__ = ["postgres_server"]
+
 
 @pytest.fixture
 def make_sim(tmp_path: Path) -> Iterator[SimFactory]:
@@ -23,3 +27,15 @@ def make_sim(tmp_path: Path) -> Iterator[SimFactory]:
             return stack.enter_context(start_sim(config, tmp_path / f"sim{count}"))
 
         yield factory
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database for an engine (DBOS's tables and ours): a SQLite file, or a new
+    database on the PostgreSQL server of ``pgserver``."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'db.sqlite'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    with server.database() as url:
+        yield url

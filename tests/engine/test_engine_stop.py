@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 
 import pytest
 from dbos import DBOS, SetWorkflowID
@@ -29,16 +28,16 @@ async def busy_workflow(steps: int) -> int:
     return n
 
 
-def _engine(tmp_path: Path) -> Engine:
+def _engine(db_url: str) -> Engine:
     providers = Providers({"openai": Endpoint(provider="openai", base_url="http://127.0.0.1:9/v1")})
-    return Engine(db_url=f"sqlite:///{tmp_path / 'db.sqlite'}", providers=providers)
+    return Engine(db_url=db_url, providers=providers)
 
 
 async def test_a_workflow_interrupted_by_the_stop_logs_no_error_and_stays_pending(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    db_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="dbos")
-    async with _engine(tmp_path):
+    async with _engine(db_url):
         with SetWorkflowID("busy-1"):
             await DBOS.start_workflow_async(busy_workflow, 10**9)
         await asyncio.sleep(0.5)
@@ -46,7 +45,7 @@ async def test_a_workflow_interrupted_by_the_stop_logs_no_error_and_stays_pendin
     errors = [r for r in caplog.records if r.name.startswith("dbos") and r.levelno >= logging.ERROR]
     assert errors == []
     # Nothing was lost: the interrupted workflow did not end; the next engine continues it.
-    async with _engine(tmp_path):
+    async with _engine(db_url):
         found = await DBOS.list_workflows_async(workflow_ids=["busy-1"], load_input=False)
         assert [w.status for w in found] in (["PENDING"], ["ENQUEUED"])
         await DBOS.cancel_workflow_async("busy-1")

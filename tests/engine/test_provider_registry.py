@@ -163,13 +163,11 @@ def _check_done(out: Path, batch: Batch, memory: MemoryProvider) -> None:
 
 
 async def test_a_provider_registered_by_a_test_runs_a_batch_on_the_engine(
-    tmp_path: Path, memory: MemoryProvider
+    tmp_path: Path, memory: MemoryProvider, db_url: str
 ) -> None:
     batch = _batch(tmp_path, 10)
     providers = Providers({"memory": Endpoint(provider="memory", base_url="memory://local")})
-    async with Engine(
-        db_url=f"sqlite:///{tmp_path / 'db.sqlite'}", providers=providers, max_in_flight=3
-    ) as engine:
+    async with Engine(db_url=db_url, providers=providers, max_in_flight=3) as engine:
         await engine.submit(batch, out=tmp_path / "out")
         summary = await engine.wait(batch.name)
         jobs = engine.store.jobs(batch.name)
@@ -183,10 +181,10 @@ async def test_a_provider_registered_by_a_test_runs_a_batch_on_the_engine(
 
 
 async def test_the_same_provider_runs_a_batch_through_forge(
-    tmp_path: Path, memory: MemoryProvider
+    tmp_path: Path, memory: MemoryProvider, db_url: str
 ) -> None:
     batch = _batch(tmp_path, 10)
-    async with Forge(db=tmp_path / "db.sqlite", out=tmp_path / "out") as forge:
+    async with Forge(db=db_url, out=tmp_path / "out") as forge:
         result = await forge.run(batch)
 
     assert result.summary.counts[JobState.DONE] == 10
