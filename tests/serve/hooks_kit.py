@@ -27,6 +27,7 @@ __all__ = [
     "RecordingState",
     "Submitted",
     "body_of",
+    "snapshot",
     "standard_headers",
     "submit_job",
 ]

@@ -63,6 +63,9 @@ MAX_BODY = 1024 * 1024
 OPENAI_EVENTS = frozenset({"video.completed", "video.failed"})
 """The OpenAI protocol's events that end a job (others are acknowledged and ignored)."""
 
+_EVENT_MAX = 64
+"""The longest provider status word kept in a note."""
+
 _log = logging.getLogger("reelforge.serve.hooks")
 
 
@@ -233,13 +236,14 @@ class Receivers:
             and job.remote_id.rpartition("/requests/")[2] != delivery.id
         ):
             job = None  # the token names a job, but the signed request is not that job's
-        message = f"{scheme} webhook: the provider says {delivery.event!r}; checking the job now"
-        data = {"webhook": scheme, "event": delivery.event, "delivery_id": delivery.id}
+        event = delivery.event[:_EVENT_MAX]
+        message = f"{scheme} webhook: the provider says {event!r}; checking the job now"
+        data = {"webhook": scheme, "event": event, "delivery_id": delivery.id}
         unanswered = _fal_request(job.model, delivery.id) if scheme == "fal" and job else None
         if job is not None and job.remote_id is None and unanswered is not None:
             message = (
                 f"fal webhook: fal made request {unanswered} for this job's create, whose answer "
-                f"was lost (it says {delivery.event!r}); adopt it with `reelforge reconcile "
+                f"was lost (it says {event!r}); adopt it with `reelforge reconcile "
                 f"--adopt {job.id} {unanswered}`"
             )
             data["request"] = unanswered
