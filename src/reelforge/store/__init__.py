@@ -12,6 +12,7 @@ from reelforge.store.errors import (
     IllegalTransitionError,
     JobNotFoundError,
     RemoteIdConflictError,
+    SchemaTooNewError,
     StoreError,
 )
 from reelforge.store.ids import account_id, fingerprint, job_id
@@ -55,6 +56,7 @@ __all__ = [
     "RemoteIdConflictError",
     "Review",
     "ReviewVerdict",
+    "SchemaTooNewError",
     "SinkLease",
     "Store",
     "StoreError",

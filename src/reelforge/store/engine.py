@@ -35,7 +35,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from reelforge.core.config import display_url
 from reelforge.core.errors import ConfigError
-from reelforge.store.errors import StoreError
+from reelforge.store.errors import SchemaTooNewError, StoreError
 
 __all__ = ["BUSY_TIMEOUT_S", "WRITE_OPTION", "make_engine", "opening", "read", "write"]
 
@@ -109,6 +109,8 @@ def opening(url: str, *, option: str = "--db") -> Iterator[None]:
     :class:`~reelforge.core.errors.ConfigError` naming it, instead of SQLAlchemy's error."""
     try:
         yield
+    except SchemaTooNewError as exc:
+        raise ConfigError(f"{option} {display_url(url)}: {exc}") from exc
     except DatabaseError as exc:  # OperationalError is one
         reason = str(exc.orig) if exc.orig is not None else type(exc).__name__
         first_line = reason.strip().splitlines()[0] if reason.strip() else reason

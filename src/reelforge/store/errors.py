@@ -7,7 +7,8 @@
         ├── BatchNotFoundError        no batch has that id
         ├── JobNotFoundError          no job has that id
         ├── IllegalTransitionError    the life cycle has no such edge (DESIGN section 5)
-        └── RemoteIdConflictError     the remote id already belongs to another job
+        ├── RemoteIdConflictError     the remote id already belongs to another job
+        └── SchemaTooNewError         the database was written by a newer reelforge
 
 SQLAlchemy's exceptions never leave the store: they are translated to :class:`StoreError`
 with ``raise ... from exc``.
@@ -23,6 +24,7 @@ __all__ = [
     "IllegalTransitionError",
     "JobNotFoundError",
     "RemoteIdConflictError",
+    "SchemaTooNewError",
     "StoreError",
 ]
 
@@ -78,3 +80,19 @@ class BatchNotFoundError(StoreError):
     def __init__(self, batch_id: str) -> None:
         super().__init__(f"no batch with id {batch_id!r}")
         self.batch_id = batch_id
+
+
+class SchemaTooNewError(StoreError):
+    """The database's schema is of a version this reelforge does not know (a newer one wrote
+    it). Nothing was changed."""
+
+    category = ErrorCategory.INVALID_REQUEST
+
+    def __init__(self, found: str, known: str) -> None:
+        super().__init__(
+            f"the database's schema is version {found}, newer than this reelforge knows "
+            f"(up to {known}): a newer reelforge wrote it; upgrade reelforge to use it "
+            "(nothing was changed)"
+        )
+        self.found = found
+        self.known = known

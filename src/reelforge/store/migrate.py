@@ -10,9 +10,14 @@ from importlib.resources import files
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine
 
 from reelforge.store.engine import WRITE_OPTION
+from reelforge.store.errors import SchemaTooNewError
+from reelforge.store.schema import VERSION_TABLE
 
 __all__ = ["alembic_config", "downgrade", "make_revision", "upgrade"]
 
@@ -30,11 +35,30 @@ def alembic_config(connection: Connection | None = None, *, url: str | None = No
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the database up to ``revision``, in one write transaction."""
+    """Migrate the database up to ``revision``, in one write transaction.
+
+    A database written by a newer reelforge (a schema version these scripts do not know) is
+    left untouched: :class:`SchemaTooNewError`.
+    """
     with engine.connect() as connection:
         connection.execution_options(**{WRITE_OPTION: True})
-        command.upgrade(alembic_config(connection), revision)
+        config = alembic_config(connection)
+        _refuse_newer(connection, config)
+        command.upgrade(config, revision)
         connection.commit()
+
+
+def _refuse_newer(connection: Connection, config: Config) -> None:
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    current = context.get_current_heads()
+    scripts = ScriptDirectory.from_config(config)
+    head = scripts.get_current_head() or "base"
+    for version in current:
+        try:
+            scripts.get_revision(version)
+        except CommandError:
+            connection.rollback()
+            raise SchemaTooNewError(version, head) from None
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
