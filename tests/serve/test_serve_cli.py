@@ -208,6 +208,27 @@ def test_serve_with_a_token_answers_401_without_it_and_stops_on_sigint(tmp_path:
     assert TOKEN not in err
 
 
+def test_an_open_event_stream_does_not_hold_up_the_stop(tmp_path: Path) -> None:
+    """A dashboard tab left open (its server-sent event stream) ends with the server: SIGTERM
+    stops it within seconds, with no traceback."""
+    served = _Served(["--db", str(tmp_path / "db.sqlite")], _env(), tmp_path)
+    try:
+        with (
+            httpx.Client(base_url=served.url, timeout=30) as client,
+            client.stream("GET", "/stream") as stream,
+        ):
+            assert stream.status_code == 200
+            assert next(stream.iter_lines()).startswith("retry:")
+            started = time.monotonic()
+            code, err = served.stop(signal.SIGTERM)
+            took = time.monotonic() - started
+    finally:
+        served.kill()
+    assert code == 0, err
+    assert "Traceback" not in err, err
+    assert took < 10, f"stopping took {took:.1f} s with a stream open"
+
+
 async def test_serve_stops_with_an_error_once_its_lease_is_lost(tmp_path: Path) -> None:
     """Another process took this one's jobs over (its executor row was forgotten): serving on
     would race it, so serve stops and says why."""

@@ -90,8 +90,7 @@ def _stopping(state: ServeState) -> bool:
     """Whether the server is stopping (``state.stopping``, a :class:`threading.Event` the
     runner sets before it closes the server): open streams then end, so none holds the
     shutdown up until uvicorn gives up on it."""
-    stopping = getattr(state, "stopping", None)
-    return bool(stopping is not None and stopping.is_set())
+    return state.stopping.is_set()
 
 
 async def _follow(request: Request, state: ServeState, cursor: int) -> AsyncIterator[str]:

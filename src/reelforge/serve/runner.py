@@ -16,6 +16,7 @@ import contextlib
 import logging
 import signal
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -219,6 +220,7 @@ async def _until_stopped(
     stop: asyncio.Event,
     lost: asyncio.Event,
     ready: Callable[[int], None],
+    stopping: threading.Event | None = None,
 ) -> None:
     """Serve on ``sock`` until ``stop`` or ``lost`` is set (or uvicorn ends); ``ready(port)``
     once it accepts connections. uvicorn gets at most 10 s to close."""
@@ -235,6 +237,8 @@ async def _until_stopped(
         for wait in waits:
             wait.cancel()
     finally:
+        if stopping is not None:
+            stopping.set()  # event streams end now, so uvicorn need not wait for them
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(serving, _STOP_WITHIN)
@@ -279,7 +283,14 @@ async def serve(
             resuming = asyncio.create_task(_keep_resuming(engine, resume_every, lost))
             try:
                 with _stop_on_signals(stop := stop or asyncio.Event()):
-                    await _until_stopped(_Server(config), sock, stop=stop, lost=lost, ready=ready)
+                    await _until_stopped(
+                        _Server(config),
+                        sock,
+                        stop=stop,
+                        lost=lost,
+                        ready=ready,
+                        stopping=state.stopping,
+                    )
             finally:
                 resuming.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -4,6 +4,7 @@ workflow, and the settings ``reelforge serve`` was started with."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,8 @@ class ServeState:
     token: SecretStr | None = field(default=None, repr=False)
     """``REELFORGE_SERVE_TOKEN``: required on every page and API call when set."""
     control: WorkflowControl | None = field(default=None, repr=False)
+    stopping: threading.Event = field(default_factory=threading.Event, repr=False)
+    """Set when the server begins to stop: long-lived answers (the event stream) end at once."""
     engine: Engine | None = field(default=None, repr=False)
     """The durable engine running in this process (set by ``reelforge serve`` once it has
     started, None before and after, and when an application is built without one): actions
