@@ -4,7 +4,9 @@ served from a database the CLI ran on the built-in simulator.
 Every thumbnail loads, hovering scrubs the spritesheet, a clip plays, a filter narrows the
 cards, a job's badge turns ``done`` through server-sent events while a ``reelforge run`` in
 another process finishes it (no reload), and an approval is recorded as an event. The gallery
-and a job page are saved as ``docs/img/dashboard-gallery.png`` and ``docs/img/dashboard-job.png``.
+and a job page are saved as screenshots: into the test's folder, and with
+``REELFORGE_SCREENSHOTS=1`` into ``docs/img/dashboard-gallery.png`` and
+``docs/img/dashboard-job.png`` (the ones the README shows).
 
 Under ``CI=true`` a missing ``/usr/bin/chromium`` fails these tests; elsewhere they are skipped
 with the command that installs it. Nothing is downloaded: the browser is the system's.
@@ -12,6 +14,7 @@ with the command that installs it. Nothing is downloaded: the browser is the sys
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,16 @@ from reelforge.store import EventKind, ReviewVerdict
 pytestmark = pytest.mark.slow
 
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+
+
+def _shot(page: Any, name: str, folder: Path) -> None:
+    """Screenshot the page into ``folder``, and into ``docs/img`` when asked to."""
+    target = DOCS_IMG if os.environ.get("REELFORGE_SCREENSHOTS") == "1" else folder
+    target.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target / name), full_page=True)
+    assert (target / name).stat().st_size > 0
+
+
 H264 = 'video/mp4; codecs="avc1.42E01E"'
 
 if not CHROMIUM.exists():
@@ -87,8 +100,7 @@ def test_every_thumbnail_in_the_gallery_loads(served: Served, page: Any) -> None
     assert page.locator(".card").count() == 12
     # The prompt's markup is shown as text, never as markup.
     assert page.locator(".card b").count() == 0
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_IMG / "dashboard-gallery.png"), full_page=True)
+    _shot(page, "dashboard-gallery.png", served.folder)
 
 
 def test_hovering_scrubs_the_spritesheet(served: Served, page: Any) -> None:
@@ -201,7 +213,7 @@ def test_approving_a_clip_records_an_event(served: Served, page: Any) -> None:
     page.reload()
     page.wait_for_selector("#live.on")
     page.wait_for_function("document.querySelector('video').readyState >= 2")
-    page.screenshot(path=str(DOCS_IMG / "dashboard-job.png"), full_page=True)
+    _shot(page, "dashboard-job.png", served.folder)
 
 
 def _has_review(document: Any, event_id: int) -> bool:
