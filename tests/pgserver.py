@@ -27,7 +27,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-__all__ = ["PostgresServer", "postgres_server"]
+__all__ = ["PostgresServer", "postgres_server", "started_server"]
 
 INSTALL = "apt-get install -y postgresql"
 
@@ -39,6 +39,19 @@ class PostgresServer:
     host: str
     port: int
     user: str
+    control: tuple[str, ...] = ()
+    """How to run ``pg_ctl`` on it (``-D`` included), for a server these tests started."""
+
+    def restart(self) -> None:
+        """Stop the server (dropping every connection) and start it again: ``pg_ctl restart``."""
+        if not self.control:
+            raise RuntimeError("only a server the tests started can be restarted")
+        subprocess.run(  # noqa: S603  # fixed arguments
+            [*self.control, "-m", "fast", "-w", "restart"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
 
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{database}"
@@ -82,6 +95,13 @@ def _unavailable(reason: str) -> None:
 
 
 @contextmanager
+def started_server() -> Iterator[PostgresServer]:
+    """A server of the test's own (one it may restart), stopped and removed at the end."""
+    with _started() as server:
+        yield server
+
+
+@contextmanager
 def _started() -> Iterator[PostgresServer]:
     bin_dir = _bin_dir()
     if bin_dir is None:
@@ -118,8 +138,9 @@ def _started() -> Iterator[PostgresServer]:
         detail = getattr(exc, "stderr", "") or str(exc)
         shutil.rmtree(root, ignore_errors=True)
         _unavailable(f"could not start a server: {detail.strip()[-500:]}")
+    control = (*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"))
     try:
-        yield PostgresServer(host="127.0.0.1", port=port, user="reelforge")
+        yield PostgresServer(host="127.0.0.1", port=port, user="reelforge", control=control)
     finally:
         subprocess.run(  # noqa: S603  # fixed arguments
             [*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],

@@ -17,6 +17,7 @@ from typing import Self
 import httpx
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 from dbos._error import DBOSException
+from sqlalchemy.exc import SQLAlchemyError
 
 from reelforge.batch import Batch
 from reelforge.core.clock import Clock, SystemClock
@@ -43,6 +44,7 @@ from reelforge.store import (
     JobRow,
     NewJob,
     Store,
+    StoreError,
     lease_owner,
 )
 
@@ -476,8 +478,21 @@ class Engine:
     ) -> BatchSummary:
         """Wait until every job of the batch has ended; return the final summary."""
         checks = 0
+        unreachable_since: float | None = None
         while True:
-            summary = self.store.batch_summary(batch_id)
+            try:
+                summary = await asyncio.to_thread(self.store.batch_summary, batch_id)
+            except StoreError as exc:
+                # The database restarting, or briefly away: the workflows wait for it too.
+                # Give up only once it has been away longer than this process's lease.
+                now = asyncio.get_running_loop().time()
+                unreachable_since = unreachable_since or now
+                if now - unreachable_since > EXECUTOR_TTL:
+                    raise
+                log.warning("cannot read the batch's state (%s); trying again", exc)
+                await asyncio.sleep(max(interval, 1.0))
+                continue
+            unreachable_since = None
             if on_update is not None:
                 on_update(summary)
             active = summary.total - sum(summary.counts[state] for state in FINAL)
@@ -491,8 +506,11 @@ class Engine:
                 )
             checks += 1
             if checks % max(1, int(5 / interval)) == 0:
-                await self.recover_dead_executors()
-                await self._restart_dead_workflows(batch_id)
+                try:
+                    await self.recover_dead_executors()
+                    await self._restart_dead_workflows(batch_id)
+                except (StoreError, SQLAlchemyError) as exc:
+                    log.warning("cannot check the batch's workflows (%s); later", exc)
             await asyncio.sleep(interval)
 
     async def _restart_dead_workflows(self, batch_id: str) -> None:

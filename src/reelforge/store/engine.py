@@ -54,7 +54,8 @@ def make_engine(url: str, *, busy_timeout: float = BUSY_TIMEOUT_S) -> Engine:
     """An engine for ``url``; SQLite connections get the pragmas and transaction control."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = create_engine(url, json_serializer=_json_dumps)
+        # pre_ping: a pooled connection a restarted server dropped is replaced, not used.
+        engine = create_engine(url, json_serializer=_json_dumps, pool_pre_ping=True)
         event.listen(engine, "begin", _postgres_begin)
         return engine
     engine = create_engine(url, connect_args={"timeout": busy_timeout})
