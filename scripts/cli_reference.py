@@ -26,6 +26,7 @@ COMMANDS = [
     "reconcile",
     "sim",
     "serve",
+    "worker",
     "campaign",
     "campaign plan",
     "campaign run",

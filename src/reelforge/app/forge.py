@@ -336,6 +336,34 @@ class Forge:
         ) as (engine, _):
             return await run_batch(engine, batch, out=target, budget=budget, on_update=on_update)
 
+    async def enqueue(
+        self, batch: Batch, *, out: Path | None = None, budget: Decimal | None = None
+    ) -> BatchSummary:
+        """Record ``batch`` and enqueue its unfinished jobs for workers (``reelforge worker``,
+        :func:`reelforge.app.worker.work`), then return its summary without running any job
+        here. Enqueuing it again continues it, as :meth:`run` does.
+
+        The jobs run in other processes, so they need an endpoint that outlives this one:
+        :class:`ConfigError` when this forge uses the embedded simulator. Their files go to
+        ``out`` made absolute (workers may run elsewhere).
+        """
+        if self.using_simulator:
+            raise ConfigError(
+                "a batch enqueued for workers needs a provider that outlives this process, and "
+                "the built-in simulator stops with it: start `reelforge sim` and pass its "
+                "--base-url (with OPENAI_API_KEY), or use real credentials"
+            )
+        target = check_output_dir(out or self.out).resolve()
+        async with self.running(
+            prepare=lambda store, engine: check_resumable(
+                store, batch.name, providers=engine.providers
+            ),
+            batch=batch.name,
+            listen=False,
+        ) as (engine, _):
+            batch_id = await engine.submit(batch, out=target, budget=budget)
+            return await asyncio.to_thread(engine.store.batch_summary, batch_id)
+
     @contextlib.asynccontextmanager
     async def running(
         self,
@@ -344,6 +372,8 @@ class Forge:
         sinks: SinkPlan | None = None,
         sink_wait: float = DEFAULT_FINAL_WAIT,
         batch: str | None = None,
+        concurrency: int | None = None,
+        listen: bool = True,
     ) -> AsyncIterator[tuple[Engine, SinkFollower]]:
         """The durable engine, started, with the sinks following the outbox.
 
@@ -353,10 +383,14 @@ class Forge:
         the sinks get ``sink_wait`` seconds to catch up (see :class:`SinkFollower`). With
         ``batch``, the engine claims it for this process before any workflow starts: a batch
         another live process is running stops here (exit 2), having run nothing.
+        ``concurrency`` is the engine's ``worker_concurrency``; with ``listen`` off the engine
+        runs no queued job (it only records and enqueues).
         """
         check_database(self.db_url)
         engine = self.engine()
         engine.batch = batch
+        engine.worker_concurrency = concurrency
+        engine.listen = listen
         store = Store(self.db_url)
         try:
             with opening(self.db_url):

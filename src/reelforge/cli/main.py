@@ -21,6 +21,7 @@ from reelforge.cli.serve import serve
 from reelforge.cli.sim import sim
 from reelforge.cli.sinks import sinks_app
 from reelforge.cli.status import status, watch
+from reelforge.cli.worker import worker
 from reelforge.fakenotion.cli import fake_notion
 
 __all__ = ["app", "main"]
@@ -46,6 +47,7 @@ app.command()(poke)
 app.command()(reconcile)
 app.command()(sim)
 app.command()(serve)
+app.command()(worker)
 app.add_typer(campaign_app)
 app.add_typer(notion_app)
 sinks_app.command("sync")(sinks_sync)

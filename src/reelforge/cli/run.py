@@ -33,13 +33,16 @@ from reelforge.cli._session import run_with_engine
 from reelforge.cli._sinkflags import sink_plan
 from reelforge.cli.live import summary_table
 from reelforge.core.config import display_url
-from reelforge.core.errors import InvalidSpecError
+from reelforge.core.errors import ConfigError, InvalidSpecError
 from reelforge.core.models import JobState
 from reelforge.core.paths import check_database, check_output_dir
 from reelforge.core.polling import PollPolicy
 from reelforge.engine import ReconcilePolicy
+from reelforge.engine.outcome import FINAL
+from reelforge.providers.openai_entry import OpenAISettings
 from reelforge.sinks.config import SinkPlan
 from reelforge.sinks.follow import DEFAULT_FINAL_WAIT
+from reelforge.store import BatchSummary
 
 __all__ = ["parse_budget", "result_dict", "run"]
 
@@ -64,16 +67,46 @@ def run(
     webhook: WebhookOption = None,
     events_jsonl: EventsJsonlOption = None,
     sink_wait: SinkWaitOption = DEFAULT_FINAL_WAIT,
+    detach: Annotated[
+        bool,
+        typer.Option(
+            "--detach",
+            help="Record and enqueue the batch, print its id and return: `reelforge worker` "
+            "processes on the same --db run it. Needs --base-url or real credentials.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Run every job of a batch file to the end, within the account's limits.
 
     Resumable: after a crash or Ctrl+C, the same command continues the batch and never
-    submits a job twice. Exit codes: 0 every job done, 1 some failed, 2 bad input.
+    submits a job twice. With --detach the batch is only enqueued, for `reelforge worker`
+    processes to run (follow it with `reelforge watch BATCH`). Exit codes: 0 every job done
+    (with --detach: enqueued), 1 some failed, 2 bad input.
     """
     with reelforge_errors():
         batch = load_batch(batch_file)
         cap = parse_budget(budget)
+        if detach:
+            _check_detachable(
+                simulator=simulator,
+                base_url=base_url,
+                sink_flags=bool(notion or webhook or events_jsonl),
+            )
+            forge = Forge(
+                poll=PollPolicy(timeout=timeout),
+                reconcile=ReconcilePolicy(create_timeout=create_timeout),
+                base_url=base_url,
+                simulator=False,
+                out=out,
+                db=db,
+                max_in_flight=max_in_flight,
+                rpm=rpm,
+            )
+            check_database(forge.db_url)
+            summary = asyncio.run(forge.enqueue(batch, out=out, budget=cap))
+            _report_enqueued(summary, db_url=forge.db_url, as_json=as_json)
+            return
         sinks = sink_plan(config, notion=notion, webhooks=webhook, events_jsonl=events_jsonl)
         forge = Forge(
             poll=PollPolicy(timeout=timeout),
@@ -91,6 +124,49 @@ def run(
             _run(forge, batch, out=out, budget=cap, live=not as_json, sinks=sinks, wait=sink_wait)
         )
     report(result, as_json=as_json)
+
+
+_NO_SIMULATOR = (
+    "--detach needs a provider that outlives this command: the built-in simulator stops when "
+    "it returns, so no worker could finish the batch. Start `reelforge sim` and pass "
+    "--base-url with OPENAI_API_KEY (or use real credentials), and start `reelforge worker` "
+    "with the same"
+)
+
+
+def _check_detachable(*, simulator: bool | None, base_url: str | None, sink_flags: bool) -> None:
+    """Bad input (exit 2) for a detached run that would use the embedded simulator, or that is
+    given sinks (the workers follow the events, with their own flags)."""
+    settings = OpenAISettings()
+    unset = base_url is None and settings.api_key is None and settings.base_url is None
+    if simulator is True or unset:
+        raise ConfigError(_NO_SIMULATOR)
+    if sink_flags:
+        raise ConfigError(
+            "--detach runs no job here, so there is nothing for sinks to follow: give "
+            "--notion, --webhook or --events-jsonl to `reelforge worker` instead"
+        )
+
+
+def _report_enqueued(summary: BatchSummary, *, db_url: str, as_json: bool) -> None:
+    """What ``run --detach`` left on the queue."""
+    unfinished = summary.total - sum(summary.counts[state] for state in FINAL)
+    if as_json:
+        print_json(
+            {
+                "batch": summary.batch_id,
+                "jobs": summary.total,
+                "enqueued": unfinished,
+                "counts": {state.value: n for state, n in summary.counts.items()},
+                "db": display_url(db_url),
+            }
+        )
+        return
+    out_console.print(
+        f"batch {summary.batch_id}: {unfinished} of {summary.total} jobs enqueued on "
+        f"{display_url(db_url)}; `reelforge worker` processes on it run them "
+        f"(follow with `reelforge watch {summary.batch_id}`)"
+    )
 
 
 def parse_budget(value: str | None) -> Decimal | None:

@@ -16,6 +16,8 @@ from typing import Self
 
 import httpx
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
+from dbos._core import prepare_enqueued_workflow
+from dbos._dbos import _get_dbos_instance as _dbos_instance
 from dbos._error import DBOSException
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -57,6 +59,8 @@ _DOWNLOADS_AT_ONCE = 8
 _WAKE_CHECK_INTERVAL = 0.25
 """Seconds between DBOS's looks for messages to waiting workflows (one indexed query per
 waiting workflow, which holds an in-flight slot, so a few at a time)."""
+_ENQUEUE_CHUNK = 1000
+"""Workflows a submit enqueues per transaction (and looks up per query)."""
 _UNSENT = frozenset({JobState.PENDING, JobState.WAITING})
 """Jobs whose create has not been attempted: compliance can still stop them."""
 _STARTED = frozenset(JobState) - FINAL - _UNSENT
@@ -108,11 +112,15 @@ class Engine:
         queue_poll_interval: float = 0.1,
         command: str | None = None,
         batch: str | None = None,
+        worker_concurrency: int | None = None,
+        listen: bool = True,
     ) -> None:
         if max_in_flight < 1:
             raise ConfigError("max_in_flight must be at least 1")
         if rpm is not None and rpm < 1:
             raise ConfigError("rpm must be at least 1")
+        if worker_concurrency is not None and worker_concurrency < 1:
+            raise ConfigError("worker_concurrency must be at least 1")
         self.db_url = db_url
         self.providers = providers
         self.max_in_flight = max_in_flight
@@ -131,6 +139,14 @@ class Engine:
         self._command = command or _command_line()
         self.batch = batch
         """A batch to claim for this process before any workflow starts (see :meth:`claim`)."""
+        self.worker_concurrency = worker_concurrency
+        """Most jobs each process on the database runs at once (``None``: as the queue has it).
+
+        DBOS 3.4 keeps this limit in the database with the queue, so it is one value for every
+        process: the last engine started with one sets it for all (see ``reelforge worker``)."""
+        self.listen = listen
+        """Whether this process runs queued jobs (``False``: it only records and enqueues them,
+        as ``reelforge run --detach`` does)."""
         self._heartbeat: asyncio.Task[None] | None = None
         self._lease_lost = False
 
@@ -138,6 +154,11 @@ class Engine:
     def accounts(self) -> frozenset[str]:
         """The accounts this engine has credentials for (one per configured provider)."""
         return frozenset(self.providers.accounts())
+
+    @property
+    def lease_lost(self) -> bool:
+        """Whether this process's heartbeat found its executor lease gone (it should stop)."""
+        return self._lease_lost
 
     @property
     def store(self) -> Store:
@@ -201,10 +222,13 @@ class Engine:
                 "notification_listener_polling_interval_sec": _WAKE_CHECK_INTERVAL,
             }
         )
+        if not self.listen:
+            DBOS.listen_queues([])  # enqueue only: the queues are left to other processes
         DBOS.launch()
         limiter = {"limit": self.rpm, "period": 60.0} if self.rpm else None
         await DBOS.register_queue_async(
             QUEUE_NAME,
+            worker_concurrency=await self._worker_concurrency(),
             partition_concurrency=self.max_in_flight,
             partition_limiter=limiter,  # type: ignore[arg-type]  # DBOS's TypedDict
             polling_interval_sec=self._queue_poll_interval,
@@ -283,6 +307,15 @@ class Engine:
                 if self.store.get_job(job_id).state in _SETTLED:
                     ended.add(job_id)
         return ended
+
+    async def _worker_concurrency(self) -> int | None:
+        """This engine's per-process limit, else the one the queue already has (registering
+        the queue writes every setting, and a ``reelforge run`` beside workers must not lift
+        theirs)."""
+        if self.worker_concurrency is not None:
+            return self.worker_concurrency
+        queue = await DBOS.retrieve_queue_async(QUEUE_NAME)
+        return None if queue is None else await queue.get_worker_concurrency_async()
 
     # -- executors ----------------------------------------------------------------------------
 
@@ -411,7 +444,9 @@ class Engine:
             log.warning("batch %s: %s", batch.name, line)
         if rejected:
             await asyncio.to_thread(self._reject, batch.name, rejected)
-        await self.resume(batch.name)
+        # As resume(), with the first workflows of jobs that have none enqueued in bulk.
+        await asyncio.to_thread(self.claim, batch.name)
+        await self._enqueue_unfinished(batch.name)
         return batch.name
 
     def _reject(self, batch_id: str, rejected: Mapping[str, str]) -> None:
@@ -468,6 +503,50 @@ class Engine:
             SetEnqueueOptions(queue_partition_key=job.account, priority=priority),
         ):
             await queue.enqueue_async(job_workflow, job.id)
+
+    async def _enqueue_unfinished(self, batch_id: str) -> int:
+        """Make sure every unfinished job of the batch has a live workflow; return how many.
+
+        The same outcome as :meth:`_ensure_workflow` for each job, with fewer round trips: a
+        job queued for its create whose first workflow does not exist yet (every job of a new
+        batch) has it enqueued together with up to ``_ENQUEUE_CHUNK - 1`` others, in one
+        transaction that skips any id already there (so a workflow enqueued meanwhile by
+        another process is kept, never doubled). Every other job (a workflow already exists,
+        or it is downloading) goes through :meth:`_ensure_workflow` one by one.
+        """
+        unfinished = [job for job in self.store.jobs(batch_id) if job.state not in FINAL]
+        dbos = _dbos_instance()
+        for start in range(0, len(unfinished), _ENQUEUE_CHUNK):
+            chunk = unfinished[start : start + _ENQUEUE_CHUNK]
+            first = {numbered(job.id, 1): job for job in chunk if job.state not in _DOWNLOADING}
+            known: set[str] = set()
+            if first:
+                listed = await DBOS.list_workflows_async(
+                    workflow_ids=list(first), load_input=False, load_output=False
+                )
+                known = {w.workflow_id for w in listed}
+            statuses = []
+            for workflow_id, job in first.items():
+                if workflow_id in known:
+                    continue
+                status = prepare_enqueued_workflow(
+                    dbos,
+                    job_workflow,
+                    (job.id,),
+                    {},
+                    queue_name=QUEUE_NAME,
+                    workflow_id=workflow_id,
+                    queue_partition_key=job.account,
+                )
+                status["priority"] = min(job.position + 1, 2**31 - 1)
+                statuses.append(status)
+            if statuses:
+                await asyncio.to_thread(dbos._sys_db.init_workflows, statuses)
+            bulk = {s["workflow_uuid"] for s in statuses}
+            for job in chunk:
+                if numbered(job.id, 1) not in bulk:
+                    await self._ensure_workflow(job)
+        return len(unfinished)
 
     async def wait(
         self,

@@ -4,9 +4,10 @@ process and one event loop.
 :func:`check_binding` refuses a non-loopback address without a token (before anything is
 bound). :func:`serve` starts the forge's engine (no batch claimed up front), builds the
 application with the engine on its :class:`ServeState`, listens, and keeps resuming every
-unfinished batch no other live process runs (:func:`resume_orphans`, at start and every few
-seconds). It returns once asked to stop (SIGINT or SIGTERM, or ``stop``): uvicorn closes, the
-engine stops as ``reelforge run`` does (what is left pending continues in the next engine).
+unfinished batch no other live process runs (:func:`~reelforge.engine.keeper.keep_resuming`,
+at start and every few seconds). It returns once asked to stop (SIGINT or SIGTERM, or
+``stop``): uvicorn closes, the engine stops as ``reelforge run`` does (what is left pending
+continues in the next engine).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -26,10 +26,9 @@ from pydantic import SecretStr
 
 from reelforge._serve import _listen, uvicorn_config
 from reelforge.app.forge import Forge
-from reelforge.core.errors import ConfigError, ReelforgeError
-from reelforge.engine import Engine
-from reelforge.engine.outcome import FINAL
-from reelforge.engine.runner import EXECUTOR_TTL
+from reelforge.app.worker import stop_on_signals
+from reelforge.core.errors import ConfigError
+from reelforge.engine.keeper import RESUME_EVERY, LeaseLostError, keep_resuming, resume_orphans
 from reelforge.serve.app import build_app
 from reelforge.serve.auth import is_loopback
 from reelforge.serve.state import ServeState
@@ -47,8 +46,6 @@ __all__ = [
     "serve",
 ]
 
-RESUME_EVERY = 5.0
-"""Seconds between two looks for unfinished batches no live process runs."""
 _STOP_WITHIN = 10.0
 
 log = logging.getLogger("reelforge.serve")
@@ -108,85 +105,6 @@ class Served:
     db_url: str
 
 
-def _unfinished_batches(engine: Engine) -> list[str]:
-    """Batches with unfinished jobs that no other live process runs and whose unfinished jobs
-    all belong to accounts this engine has credentials for."""
-    store = engine.store
-    found = []
-    for batch in store.batches():
-        open_jobs = [job for job in store.jobs(batch.id) if job.state not in FINAL]
-        if not open_jobs:
-            continue
-        runner = store.batch_runner(batch.id)
-        if runner is not None and runner.id != engine.executor_id:
-            continue
-        foreign = {job.account for job in open_jobs} - engine.accounts
-        if foreign:
-            log.debug("batch %s has jobs of accounts this process cannot reach", batch.id)
-            continue
-        found.append(batch.id)
-    return found
-
-
-async def resume_orphans(engine: Engine, followed: dict[str, asyncio.Task[object]]) -> list[str]:
-    """Resume every unfinished batch no other live process runs (see
-    :func:`_unfinished_batches`), each followed to its end by a task in ``followed``; return
-    the ids resumed now. A batch another process claims meanwhile is left to it."""
-    await engine.recover_dead_executors()
-    resumed = []
-    for batch_id in await asyncio.to_thread(_unfinished_batches, engine):
-        task = followed.get(batch_id)
-        if task is not None and not task.done():
-            continue
-        try:
-            count = await engine.resume(batch_id)
-        except ConfigError:  # another process claimed it since we looked
-            continue
-        log.info("resuming batch %s (%d unfinished jobs)", batch_id, count)
-        task = asyncio.create_task(engine.wait(batch_id, interval=1.0), name=f"batch-{batch_id}")
-        task.add_done_callback(_log_end)
-        followed[batch_id] = task
-        resumed.append(batch_id)
-    return resumed
-
-
-def _log_end(task: asyncio.Task[object]) -> None:
-    if task.cancelled():
-        return
-    error = task.exception()
-    if error is not None:
-        log.warning("following %s stopped: %s", task.get_name(), error)
-
-
-class LeaseLostError(ReelforgeError):
-    """This process's executor lease expired or was taken over: another process may be running
-    its jobs, so it stopped (exit 1); starting it again continues them."""
-
-
-async def _keep_resuming(engine: Engine, every: float, lost: asyncio.Event) -> None:
-    """Resume orphaned batches every ``every`` seconds; set ``lost`` (and return) once this
-    process's lease is found gone."""
-    followed: dict[str, asyncio.Task[object]] = {}
-    try:
-        while True:
-            try:
-                held = await asyncio.to_thread(
-                    engine.store.renew_executor, engine.executor_id, ttl=EXECUTOR_TTL
-                )
-                if not held:
-                    log.error("this process's executor lease was lost; stopping")
-                    lost.set()
-                    return
-                await resume_orphans(engine, followed)
-            except Exception:  # the database is busy or away: look again next time
-                log.warning("could not look for unfinished batches", exc_info=True)
-            await asyncio.sleep(every)
-    finally:
-        for task in followed.values():
-            task.cancel()
-        await asyncio.gather(*followed.values(), return_exceptions=True)
-
-
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: :func:`serve` owns SIGINT and SIGTERM, so
     stopping never re-raises the signal into a process still closing its engine."""
@@ -194,23 +112,6 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-@contextlib.contextmanager
-def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
-    loop = asyncio.get_running_loop()
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
-            continue
-        installed.append(sig)
-    try:
-        yield
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
 
 
 async def _until_stopped(
@@ -280,9 +181,9 @@ async def serve(
                 store=store, db_url=forge.db_url, public_url=public_url, token=token, engine=engine
             )
             config = uvicorn_config(build_app(state), host=bare, port=port, log_level="warning")
-            resuming = asyncio.create_task(_keep_resuming(engine, resume_every, lost))
+            resuming = asyncio.create_task(keep_resuming(engine, resume_every, lost))
             try:
-                with _stop_on_signals(stop := stop or asyncio.Event()):
+                with stop_on_signals(stop := stop or asyncio.Event()):
                     await _until_stopped(
                         _Server(config),
                         sock,
