@@ -31,6 +31,8 @@ class Setup:
     cap: int
     time_scale: float
     workdir: Path
+    db_url: str | None = None
+    """The database for ``reelforge run`` (default: a fresh SQLite file in ``workdir``)."""
 
     @property
     def out(self) -> Path:
@@ -96,7 +98,7 @@ def _reelforge(setup: Setup) -> list[str]:
         "--max-in-flight",
         str(setup.cap),
         "--db",
-        f"sqlite:///{setup.workdir / 'db.sqlite'}",
+        setup.db_url or f"sqlite:///{setup.workdir / 'db.sqlite'}",
         "--out",
         str(setup.out),
     ]
@@ -127,7 +129,13 @@ CONTENDERS = {
         ),
         Contender(
             name="reelforge",
-            summary="`reelforge run` (durable engine)",
+            summary="`reelforge run` (durable engine) on a fresh SQLite file",
+            command=_reelforge,
+            unavailable=_reelforge_unavailable,
+        ),
+        Contender(
+            name="reelforge-pg",
+            summary="`reelforge run` (durable engine) on a fresh PostgreSQL database (--db)",
             command=_reelforge,
             unavailable=_reelforge_unavailable,
         ),

@@ -11,15 +11,21 @@ simulator's ground truth (its request log and each job's timing), not from the c
 - completion-detection lag: first successful status GET after a job finished, minus the finish;
 - CPU seconds per 1,000 jobs (scaled linearly) and peak RSS (as measured).
 
+``--db postgresql://USER@HOST:PORT/`` adds the ``reelforge-pg`` contender: the same
+``reelforge run`` on a fresh database of that server (created and dropped per run), so both
+backends are measured side by side with the baselines in one run.
+
 Prints a Markdown table and the command that reproduces it.
 
     python bench/batch_compare.py [--jobs 40] [--time-scale 40] [--no-hints] [--cap 4] \
-        [--seed 7] [--contenders original,sdk,reelforge] [--original-jobs 12]
+        [--seed 7] [--contenders original,sdk,reelforge] [--original-jobs 12] \
+        [--db postgresql://reelforge@127.0.0.1:55436/]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import tempfile
 import time
@@ -27,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _bench_pg import fresh_database, masked
 from _compare_contenders import CONTENDERS, Measured, Setup, run_measured
 from _compare_figures import Figures, compute, percentile
 from _compare_jobs import BenchJob, make_jobs
@@ -40,6 +47,8 @@ _DEFAULTS = {
     "original_jobs": 12,
     "contenders": "original,sdk,reelforge",
 }
+_WITH_DB = "original,sdk,reelforge,reelforge-pg"
+"""The default contenders when ``--db`` names a PostgreSQL server."""
 _LONGEST_JOB = 210.0
 """Simulated seconds of the longest sora-2 job at the simulator's defaults (12 s, +15% jitter)."""
 
@@ -70,8 +79,15 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=_DEFAULTS["seed"], help="jobs and simulator")
     parser.add_argument(
         "--contenders",
-        default=_DEFAULTS["contenders"],
-        help=f"comma-separated, from: {', '.join(CONTENDERS)}",
+        default=None,
+        help=f"comma-separated, from: {', '.join(CONTENDERS)} (default: {_DEFAULTS['contenders']}, "
+        "and reelforge-pg with --db)",
+    )
+    parser.add_argument(
+        "--db",
+        default=None,
+        help="a PostgreSQL server URL (postgresql://USER@HOST:PORT/) for the reelforge-pg "
+        "contender: each run gets a fresh database on it",
     )
     parser.add_argument(
         "--original-jobs",
@@ -86,12 +102,16 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="real seconds before a contender is killed (default: three times a slow run)",
     )
     args = parser.parse_args(argv)
+    if args.contenders is None:
+        args.contenders = _WITH_DB if args.db else _DEFAULTS["contenders"]
     args.contenders = [name.strip() for name in args.contenders.split(",") if name.strip()]
     unknown = [name for name in args.contenders if name not in CONTENDERS]
     if unknown:
         parser.error(f"unknown contender(s) {', '.join(unknown)}; known: {', '.join(CONTENDERS)}")
     if args.jobs < 1 or args.cap < 1 or args.original_jobs < 1 or args.time_scale <= 0:
         parser.error("--jobs, --cap, --original-jobs and --time-scale must be positive")
+    if "reelforge-pg" in args.contenders and not args.db:
+        parser.error("the reelforge-pg contender needs --db postgresql://USER@HOST:PORT/")
     return args
 
 
@@ -120,13 +140,16 @@ def _run_one(name: str, jobs: list[BenchJob], args: argparse.Namespace, root: Pa
         return Row(name=name, note=reason)
     workdir = root / name
     workdir.mkdir()
-    with SimProcess(_sim_config(args), workdir) as sim:
+    with contextlib.ExitStack() as stack:
+        db_url = stack.enter_context(fresh_database(args.db)) if name == "reelforge-pg" else None
+        sim = stack.enter_context(SimProcess(_sim_config(args), workdir))
         setup = Setup(
             jobs=jobs,
             base_url=sim.base_url,
             cap=args.cap,
             time_scale=args.time_scale,
             workdir=workdir,
+            db_url=db_url,
         )
         log = workdir / "client.log"
         slots = 1 if name == "original" else args.cap
@@ -208,8 +231,10 @@ def _reproduce(args: argparse.Namespace) -> str:
     if args.no_hints:
         parts.append("--no-hints")
     contenders = ",".join(args.contenders)
-    if contenders != _DEFAULTS["contenders"]:
+    if contenders != (_WITH_DB if args.db else _DEFAULTS["contenders"]):
         parts.append(f"--contenders {contenders}")
+    if args.db:
+        parts.append(f"--db {masked(args.db)}")
     return " ".join(parts)
 
 
