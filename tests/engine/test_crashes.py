@@ -114,6 +114,7 @@ CRASHES: dict[CrashPoint, tuple[int, Evidence]] = {
     CrashPoint.AFTER_INTENT: (5, _intent_not_sent),
     CrashPoint.AFTER_POST_SENT: (5, _created_not_recorded),
     CrashPoint.BEFORE_REMOTE_ID_STORED: (5, _created_not_recorded),
+    CrashPoint.AFTER_REMOTE_ID_STORED: (5, _polling),
     # Some polls into the first wave of jobs.
     CrashPoint.MID_POLL: (6, _polling),
     # Part-way through a video (each arrives in at least four chunks).

@@ -28,6 +28,7 @@ from engine_harness import (
     sim_config,
     write_batch,
 )
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from reelforge.core.config import database_url
@@ -187,22 +188,19 @@ def test_a_lost_database_does_not_pay_again_what_the_output_folder_records(
 def test_cancel_of_a_video_the_provider_completed_keeps_downloads_and_charges_it(
     make_sim: SimFactory, tmp_path: Path
 ) -> None:
-    """The run is killed while both jobs generate; the provider then completes them before
-    reelforge has looked. ``reelforge cancel`` checks first: nothing is deleted, the jobs
-    are recorded completed, and the next run downloads them and charges their price."""
+    """The run is killed while both jobs generate — the second right after its remote id was
+    recorded, before its submit step's result was — and the provider then completes them
+    before reelforge has looked. ``reelforge cancel`` checks first: nothing is deleted, the
+    jobs are recorded completed, and the next run downloads each once (one download workflow
+    per job, named after its attempt) and charges their price."""
     sim = make_sim(sim_config(time_scale=1, seed=14))
     workspace = Workspace(folder=tmp_path, sim=sim, api_key="sk-test-cancel-race")
     batch = write_batch(tmp_path, "cancel-race", 2, tag=" cancel")
 
-    process = workspace.start(batch)
-    _wait_for(lambda: len(sim.creates(workspace.key_id)) == 2, 60, "both creates")
-    _wait_for(
-        lambda: all(job.remote_id for job in read_jobs(workspace, batch).values()),
-        30,
-        "both remote ids recorded",
-    )
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=10)
+    killed = workspace.run(batch, crash_at="after_remote_id_stored:2", timeout=60)
+    assert killed.returncode == -signal.SIGKILL, killed.describe()
+    assert len(sim.creates(workspace.key_id)) == 2
+    assert all(job.remote_id for job in read_jobs(workspace, batch).values())
     sim.client.post("/_sim/advance", params={"seconds": "100000"}).raise_for_status()
     assert {video["status"] for video in sim.videos().values()} == {"completed"}
 
@@ -231,3 +229,8 @@ def test_cancel_of_a_video_the_provider_completed_keeps_downloads_and_charges_it
     assert again.returncode == 0, again.describe()
     check_batch(workspace, batch)
     assert len(sim.creates(workspace.key_id)) == 2
+    with Store(database_url(workspace.db)) as store, store.engine.connect() as conn:
+        names = conn.execute(text("SELECT workflow_uuid FROM workflow_status")).scalars().all()
+    downloads = sorted(name for name in names if ".download." in name)
+    expected = sorted(f"{job.id}.download.1" for job in read_jobs(workspace, batch).values())
+    assert downloads == expected, names

@@ -30,6 +30,9 @@ class CrashPoint(StrEnum):
     """The create request reached the server and it answered; the answer is not read."""
     BEFORE_REMOTE_ID_STORED = "before_remote_id_stored"
     """The answer was read; the remote id is not recorded yet."""
+    AFTER_REMOTE_ID_STORED = "after_remote_id_stored"
+    """The remote id is recorded; the submit step's result is not (its workflow runs the step
+    again when it is recovered)."""
     MID_POLL = "mid_poll"
     """A status was fetched and not recorded yet."""
     MID_DOWNLOAD = "mid_download"

@@ -92,6 +92,10 @@ class Submitted(StepResult):
     call, which gives up after the job's timeout)."""
     pushed: bool = False
     """The job's provider pushes its completion (webhooks): polls are only a safety net."""
+    attempt: int = 0
+    """The job's submission attempt, when the step found the job completed already (its
+    create was recorded, then something else learned the outcome — ``reelforge cancel``, a
+    webhook — before this step was run again): names its download workflow."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -210,6 +214,7 @@ async def submit(job_id: str, strikes: int = 0, since: float | None = None) -> S
         return await _after_failed_create(ctx, job_id, token, exc, since)
     crash_point(CrashPoint.BEFORE_REMOTE_ID_STORED)
     _adopt(ctx, job_id, token, status)
+    crash_point(CrashPoint.AFTER_REMOTE_ID_STORED)
     job = store.get_job(job_id)
     return Submitted(
         state=job.state,

@@ -17,6 +17,7 @@ __all__ = ["admit", "download", "now", "poll", "submit"]
 
 
 _R = TypeVar("_R", bound=StepResult)
+_DOWNLOADING = frozenset({JobState.COMPLETED, JobState.DOWNLOADING})
 _P = TypeVar("_P", Submitted, Polled)
 
 
@@ -46,7 +47,11 @@ async def admit(job_id: str) -> Admitted:
 @DBOS.step(name="reelforge.submit")
 async def submit(job_id: str, strikes: int = 0, since: float | None = None) -> Submitted:
     """See :func:`reelforge.engine.logic.submit`."""
-    return _pushed(job_id, _ended(job_id, await logic.submit(job_id, strikes, since)))
+    result = await logic.submit(job_id, strikes, since)
+    if result.state in _DOWNLOADING:
+        # The workflow goes straight to the download: name it after the job's attempt.
+        result = dataclasses.replace(result, attempt=current().store.get_job(job_id).attempt)
+    return _pushed(job_id, _ended(job_id, result))
 
 
 @DBOS.step(name="reelforge.poll")

@@ -58,6 +58,7 @@ async def job_workflow(job_id: str) -> str:
         hint=submitted.hint,
         created_at=submitted.created_at,
         expected=submitted.expected,
+        attempt=submitted.attempt,
         pushed=submitted.pushed,
     )
     history: list[Observation] = []
