@@ -296,7 +296,10 @@ class Run:
     stderr: str
 
     def describe(self) -> str:
-        return f"exit {self.returncode}\n--- stderr ---\n{self.stderr[-4000:]}"
+        return (
+            f"exit {self.returncode}\n--- stderr ---\n{self.stderr[-4000:]}"
+            f"\n--- stdout ---\n{self.stdout[-4000:]}"
+        )
 
     def result(self) -> dict[str, Any]:
         """The ``--json`` result."""
