@@ -3,8 +3,9 @@ served from a database the CLI ran on the built-in simulator.
 
 Every thumbnail loads, hovering scrubs the spritesheet, a clip plays, a filter narrows the
 cards, a job's badge turns ``done`` through server-sent events while a ``reelforge run`` in
-another process finishes it (no reload), and an approval is recorded as an event. The gallery
-and a job page are saved as screenshots: into the test's folder, and with
+another process finishes it and its card is swapped in with its thumbnail (no reload), and
+an approval is recorded as an event. The gallery and a job page are saved as screenshots:
+into the test's folder, and with
 ``REELFORGE_SCREENSHOTS=1`` into ``docs/img/dashboard-gallery.png`` and
 ``docs/img/dashboard-job.png`` (the ones the README shows).
 
@@ -183,6 +184,12 @@ def test_a_badge_turns_done_through_server_sent_events(served: Served, page: Any
         output, _ = run.communicate(timeout=60)
     assert run.returncode == 0, output.decode(errors="replace")
 
+    # The card is swapped in as it is now: its thumbnail loads, still without a reload.
+    thumb = page.locator(f'[data-job-id="{job.id}"] img.thumb')
+    thumb.wait_for(timeout=30_000)
+    page.wait_for_function(
+        "el => el.complete && el.naturalWidth > 0", arg=thumb.element_handle(), timeout=30_000
+    )
     assert page.evaluate("window.stillTheSamePage") is True
     assert "state-done" in (badge.get_attribute("class") or "")
     assert served.store.get_job(job.id).state is JobState.DONE

@@ -72,6 +72,35 @@ async def test_the_gallery_has_a_card_per_job_with_its_files_and_dimensions(
     assert "bad size" in html  # the failed job's error
 
 
+async def test_one_card_is_served_alone_as_the_gallery_shows_it(
+    client: httpx.AsyncClient, ids: dict[str, str]
+) -> None:
+    done = ids["done"]
+    gallery = (await client.get("/batches/spring")).text
+    answer = await client.get(f"/batches/spring/cards/{done}")
+    assert answer.status_code == 200
+    assert answer.headers["content-security-policy"] == CSP
+    assert answer.headers["cache-control"] == "no-store"
+    html = answer.text
+    assert html.count('<article class="card"') == 1
+    assert f'src="/files/{done}/thumbnail"' in html
+    assert f'data-video="/files/{done}/video"' in html
+    # The very markup the gallery has for it, so the page can swap one for the other.
+    start = html.index('<article class="card"')
+    card = html[start : html.index("</article>", start)]
+    assert card in gallery
+    assert 'data-gallery-batch="spring"' in gallery
+    hostile = (await client.get(f"/batches/spring/cards/{ids['hostile']}")).text
+    assert HOSTILE not in hostile
+
+
+async def test_a_card_is_404_outside_its_batch(
+    client: httpx.AsyncClient, ids: dict[str, str]
+) -> None:
+    assert (await client.get(f"/batches/autumn/cards/{ids['done']}")).status_code == 404
+    assert (await client.get("/batches/spring/cards/nope")).status_code == 404
+
+
 async def test_user_input_is_escaped_everywhere(
     client: httpx.AsyncClient, ids: dict[str, str]
 ) -> None:

@@ -33,6 +33,7 @@ from starlette.templating import Jinja2Templates
 
 from reelforge.core.models import Variant
 from reelforge.serve import _sse, actions
+from reelforge.serve import dashboard_views as views
 from reelforge.serve.auth import CSRF_FIELD, CSRF_HEADER, csrf_token
 from reelforge.serve.dashboard_views import batch_view, cards, job_view
 from reelforge.serve.state import ServeState
@@ -158,6 +159,24 @@ class _Pages:
         }
         return self._render(request, "batch.html", context)
 
+    async def card(self, request: Request) -> Response:
+        """One gallery card as it is now (the page swaps it in when its job ends, so its
+        thumbnail, spritesheet and clip appear without a reload)."""
+        store = self.state.store
+        batch_id, job_id = request.path_params["batch_id"], request.path_params["job_id"]
+
+        def read() -> Any:
+            job = store.get_job(job_id)
+            if job.batch_id != batch_id:
+                raise JobNotFoundError(job_id)
+            return views.card(store, job, store.latest_review(job.id))
+
+        try:
+            found = await asyncio.to_thread(read)
+        except JobNotFoundError:
+            raise HTTPException(404, f"no job {job_id!r} in batch {batch_id!r}") from None
+        return self._render(request, "_card.html", {"card": found})
+
     async def job(self, request: Request) -> Response:
         job_id = request.path_params["job_id"]
         head = await self._head()
@@ -201,6 +220,12 @@ def routes(state: ServeState) -> list[BaseRoute]:
     return [
         Route("/", pages.index, methods=["GET"], name="dashboard:index"),
         Route("/batches/{batch_id}", pages.batch, methods=["GET"], name="dashboard:batch"),
+        Route(
+            "/batches/{batch_id}/cards/{job_id}",
+            pages.card,
+            methods=["GET"],
+            name="dashboard:card",
+        ),
         Route("/jobs/{job_id}", pages.job, methods=["GET"], name="dashboard:job"),
         Route("/files/{job_id}/{variant}", pages.file, methods=["GET"], name="dashboard:file"),
         _sse.stream(state),

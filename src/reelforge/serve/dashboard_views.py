@@ -143,24 +143,24 @@ def _title(job: JobRow) -> str:
 def cards(store: Store, batch: BatchRow) -> list[Card]:
     """A card per job of the batch, in file order."""
     reviews = store.reviews(batch.id)
-    out = []
-    for job in store.jobs(batch.id):
-        assets = {asset.variant: asset for asset in store.assets(job.id)}
-        thumb, sheet = assets.get(Variant.THUMBNAIL), assets.get(Variant.SPRITESHEET)
-        cost = job.actual_cost if job.actual_cost is not None else job.estimated_cost
-        out.append(
-            Card(
-                job=job,
-                title=_title(job),
-                dimensions=job_dimensions(job),
-                cost=cost,
-                thumbnail=file_url(job.id, Variant.THUMBNAIL) if thumb is not None else None,
-                video=file_url(job.id, Variant.VIDEO) if Variant.VIDEO in assets else None,
-                sprite=sprite_of(job.id, sheet, thumb),
-                review=reviews.get(job.id),
-            )
-        )
-    return out
+    return [card(store, job, reviews.get(job.id)) for job in store.jobs(batch.id)]
+
+
+def card(store: Store, job: JobRow, review: Review | None) -> Card:
+    """The job's gallery card: its files as they are now, and its latest ``review``."""
+    assets = {asset.variant: asset for asset in store.assets(job.id)}
+    thumb, sheet = assets.get(Variant.THUMBNAIL), assets.get(Variant.SPRITESHEET)
+    cost = job.actual_cost if job.actual_cost is not None else job.estimated_cost
+    return Card(
+        job=job,
+        title=_title(job),
+        dimensions=job_dimensions(job),
+        cost=cost,
+        thumbnail=file_url(job.id, Variant.THUMBNAIL) if thumb is not None else None,
+        video=file_url(job.id, Variant.VIDEO) if Variant.VIDEO in assets else None,
+        sprite=sprite_of(job.id, sheet, thumb),
+        review=review,
+    )
 
 
 def sprite_of(job_id: str, sheet: AssetRow | None, thumb: AssetRow | None) -> Sprite | None:

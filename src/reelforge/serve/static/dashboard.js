@@ -28,6 +28,8 @@
     el.style.width = el.dataset.percent + "%";
   });
 
+  const gallery = document.getElementById("gallery");
+
   // -- live updates ---------------------------------------------------------------------------
   function onJob(data) {
     document.querySelectorAll('[data-job-id="' + CSS.escape(data.job_id) + '"]').forEach(function (el) {
@@ -63,7 +65,51 @@
       if (data.review) li.append(" " + data.review.verdict + (data.review.note ? " — " + data.review.note : ""));
       timeline.append(li);
     }
-    if (document.getElementById("gallery")) applyFilters();
+    if (gallery && data.batch_id === gallery.dataset.galleryBatch) {
+      const card = gallery.querySelector('article.card[data-job-id="' + CSS.escape(data.job_id) + '"]');
+      // A card new to the page, or one that just got its files: fetch it as it is now.
+      if (!card || (data.state === "done" && !card.querySelector("img.thumb"))) refreshCard(data.job_id);
+      offerState(data.state);
+    }
+    if (gallery) applyFilters();
+  }
+
+  // -- gallery: cards swapped in as their jobs end ---------------------------------------------
+  const refreshing = {};
+
+  function refreshCard(jobId) {
+    if (refreshing[jobId]) { refreshing[jobId] = "again"; return; }
+    refreshing[jobId] = true;
+    const url = "/batches/" + encodeURIComponent(gallery.dataset.galleryBatch) + "/cards/" + encodeURIComponent(jobId);
+    fetch(url, { credentials: "same-origin" })
+      .then(function (answer) { return answer.ok ? answer.text() : null; })
+      .then(function (html) {
+        if (html === null) return;
+        const holder = document.createElement("template");
+        holder.innerHTML = html;
+        const fresh = holder.content.querySelector("article.card");
+        if (!fresh) return;
+        const old = gallery.querySelector('article.card[data-job-id="' + CSS.escape(jobId) + '"]');
+        if (old && old.querySelector(".media.playing")) return;  // never interrupt a clip
+        if (old) old.replaceWith(fresh); else gallery.append(fresh);
+        wireCard(fresh);
+        applyFilters();
+      })
+      .catch(function (err) { say("cannot refresh a card: " + err.message, true); })
+      .finally(function () {
+        const again = refreshing[jobId] === "again";
+        delete refreshing[jobId];
+        if (again) refreshCard(jobId);
+      });
+  }
+
+  function offerState(state) {
+    const select = document.querySelector('select[data-filter="state"]');
+    if (!select || Array.from(select.options).some(function (o) { return o.value === state; })) return;
+    const option = document.createElement("option");
+    option.value = state;
+    option.textContent = state;
+    select.append(option);
   }
 
   const announced = {};
@@ -114,7 +160,6 @@
   connect();
 
   // -- gallery: filters -------------------------------------------------------------------------
-  const gallery = document.getElementById("gallery");
   const selects = Array.from(document.querySelectorAll("select[data-filter]"));
 
   function matches(card) {
@@ -145,8 +190,8 @@
   selects.forEach(function (s) { s.addEventListener("change", applyFilters); });
 
   // -- gallery: scrubbing the spritesheet, playing the clip --------------------------------------
-  if (gallery) {
-    gallery.querySelectorAll(".media[data-sprite]").forEach(function (media) {
+  function wireCard(card) {
+    card.querySelectorAll(".media[data-sprite]").forEach(function (media) {
       const scrub = media.querySelector(".scrub");
       const columns = Number(media.dataset.spriteColumns);
       const rows = Number(media.dataset.spriteRows);
@@ -167,7 +212,7 @@
       });
       media.addEventListener("mouseleave", function () { scrub.hidden = true; });
     });
-    gallery.querySelectorAll(".media[data-video]").forEach(function (media) {
+    card.querySelectorAll(".media[data-video]").forEach(function (media) {
       media.addEventListener("keydown", function (e) {
         if (e.key === "Enter" || e.key === " ") { e.preventDefault(); media.click(); }
       });
@@ -186,6 +231,7 @@
       });
     });
   }
+  if (gallery) gallery.querySelectorAll("article.card").forEach(wireCard);
 
   // -- actions ------------------------------------------------------------------------------------
   document.querySelectorAll("form.action").forEach(function (form) {
