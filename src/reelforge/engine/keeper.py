@@ -68,10 +68,10 @@ async def resume_orphans(engine: Engine, followed: dict[str, asyncio.Task[object
         if task is not None and not task.done():
             continue
         try:
-            count = await engine.resume(batch_id)
+            count = await engine.take_over(batch_id)
         except ConfigError:  # another process claimed it since we looked
             continue
-        log.info("resuming batch %s (%d unfinished jobs)", batch_id, count)
+        log.info("resuming batch %s (%d workflows started again)", batch_id, count)
         task = asyncio.create_task(engine.wait(batch_id, interval=1.0), name=f"batch-{batch_id}")
         task.add_done_callback(_log_end)
         followed[batch_id] = task

@@ -61,6 +61,8 @@ _WAKE_CHECK_INTERVAL = 0.25
 waiting workflow, which holds an in-flight slot, so a few at a time)."""
 _ENQUEUE_CHUNK = 1000
 """Workflows a submit enqueues per transaction (and looks up per query)."""
+_RECORD_SLICE = 5000
+"""New jobs a submit records per transaction."""
 _UNSENT = frozenset({JobState.PENDING, JobState.WAITING})
 """Jobs whose create has not been attempted: compliance can still stop them."""
 _STARTED = frozenset(JobState) - FINAL - _UNSENT
@@ -435,7 +437,14 @@ class Engine:
             )
             for job in batch.jobs
         ]
-        await asyncio.to_thread(store.add_jobs, batch.name, new)
+        if len({item.key for item in new}) < len(new):
+            await asyncio.to_thread(store.add_jobs, batch.name, new)  # refuses, records nothing
+        # A large batch is recorded a slice per transaction: each write transaction holds the
+        # database's writer lock, and one of minutes would hold up every other writer (this
+        # process's own lease renewal included). Recording is idempotent, so a run stopped
+        # half-way is continued by running it again.
+        for start in range(0, len(new), _RECORD_SLICE):
+            await asyncio.to_thread(store.add_jobs, batch.name, new[start : start + _RECORD_SLICE])
         # Before anything is sent: a job this database never tried may have been paid for
         # under another database (its job.json in the output folder says so).
         for line in await asyncio.to_thread(
@@ -594,15 +603,11 @@ class Engine:
 
     async def _restart_dead_workflows(self, batch_id: str) -> None:
         """A workflow that ended in error leaves its job unfinished: start it again, a few times."""
-        for job in self.store.jobs(batch_id, states=_STARTED):
-            latest = await self._latest_workflow(_workflow_base(job)[0])
-            if latest is not None and latest[1] in _RUNNING:
+        for seen in self.store.jobs(batch_id, states=_STARTED):
+            stalled = await self._stalled(seen)
+            if stalled is None:
                 continue
-            if latest is None and job.state in _DOWNLOADING:
-                # The job workflow may be about to start the download: give it a moment.
-                owner = await self._latest_workflow(job.id)
-                if owner is not None and owner[1] in _RUNNING:
-                    continue
+            job, latest = stalled
             restarts = self._restarts.get(job.id, 0)
             if restarts >= _MAX_RESTARTS:
                 await self._give_up(job, latest)
@@ -610,6 +615,45 @@ class Engine:
             self._restarts[job.id] = restarts + 1
             log.warning("job %s: its workflow ended %s; starting it again", job.id, latest)
             await self._ensure_workflow(job)
+
+    async def _stalled(self, job: JobRow) -> tuple[JobRow, tuple[str, str] | None] | None:
+        """The job read again, and its latest workflow, when no workflow of it runs and it has
+        not moved since ``job`` was read; else ``None``.
+
+        ``job`` may be stale by the time its workflows are looked up (another process's
+        workflow moved it on, ended, and handed it to a download workflow meanwhile): starting
+        a workflow from the stale row would run the job twice. A job unchanged across the
+        look-up had no live workflow during it (only a workflow changes a started job)."""
+        latest = await self._latest_workflow(_workflow_base(job)[0])
+        if latest is not None and latest[1] in _RUNNING:
+            return None
+        if latest is None and job.state in _DOWNLOADING:
+            # The job workflow may be about to start the download: give it a moment.
+            owner = await self._latest_workflow(job.id)
+            if owner is not None and owner[1] in _RUNNING:
+                return None
+        fresh = await asyncio.to_thread(self.store.get_job, job.id)
+        if fresh.version != job.version or fresh.state in FINAL:
+            return None
+        return fresh, latest
+
+    async def take_over(self, batch_id: str) -> int:
+        """Claim a batch other processes may be working on (:meth:`claim`) and start a workflow
+        for each unfinished job that has none running; return how many were started.
+
+        Unlike :meth:`resume` it starts nothing for a job that moves while it looks (its
+        workflow is alive in some process), so it is safe beside running workers."""
+        await asyncio.to_thread(self.claim, batch_id)
+        count = 0
+        for job in await asyncio.to_thread(self.store.jobs, batch_id):
+            if job.state in FINAL:
+                continue
+            stalled = await self._stalled(job)
+            if stalled is None:
+                continue
+            await self._ensure_workflow(stalled[0])
+            count += 1
+        return count
 
     async def _give_up(self, job: JobRow, latest: tuple[str, str] | None) -> None:
         """A job whose workflow keeps failing ends for review (collectable, never resent), so

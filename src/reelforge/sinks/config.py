@@ -209,7 +209,14 @@ def build_sinks(
         from reelforge.sinks.notion._api import make_client  # noqa: PLC0415  # only when used
         from reelforge.sinks.notion.sink import NotionSink  # noqa: PLC0415
 
-        sinks.append(NotionSink(make_client(plan.notion), plan.notion, store=store))
+        sinks.append(
+            NotionSink(
+                make_client(plan.notion),
+                plan.notion,
+                store=store,
+                rate=plan.notion.requests_per_second,
+            )
+        )
     for target in plan.webhooks:
         sinks.append(WebhookSink(target.url, _secret(target, env), client=http_client))
     if plan.jsonl is not None:

@@ -56,6 +56,15 @@ class NotionSettings(BaseSettings):
     property_names: Mapping[str, str] = Field(
         default_factory=dict, validation_alias=AliasChoices("property_names")
     )
+    requests_per_second: float = Field(
+        default=2.8,
+        gt=0,
+        le=1000,
+        validation_alias=AliasChoices("NOTION_REQUESTS_PER_SECOND", "requests_per_second"),
+    )
+    """Most requests the sink sends per second (``NOTION_REQUESTS_PER_SECOND``): Notion allows
+    an average of three, so 2.8 by default; raise it only for a proxy with a higher limit, or
+    a fake Notion."""
 
     @field_validator("token", "database_id", "data_source_id", "public_base_url", mode="before")
     @classmethod
