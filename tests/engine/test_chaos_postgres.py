@@ -58,7 +58,7 @@ RESTART_AT = (20.0, 55.0)
 """Seconds after the workers start at which the database server is restarted."""
 KILL_EVERY = (10.0, 30.0)
 """A random worker is killed with -9 after a seeded random pause in this range (seconds)."""
-BUDGET = 180.0
+BUDGET = 240.0
 """Seconds the batch may take from the workers' start to its last job's end."""
 TOKEN = "secret_chaos-notion-token-0123456789"
 STATUS = {JobState.DONE: "Completed", JobState.FAILED: "Failed"}

@@ -176,8 +176,12 @@ class Workers:
         return started
 
     def terminate_all(self, timeout: float = 60) -> list[int]:
-        """SIGTERM every running worker at once; their exit codes."""
+        """SIGTERM every running worker at once (once each has started: a process still
+        importing has no handler yet); their exit codes."""
         running = [worker for worker in self.started if worker.process.poll() is None]
+        for worker in running:
+            if not worker.executor:
+                worker.wait_ready()
         for worker in running:
             worker.process.send_signal(signal.SIGTERM)
         return [worker.process.wait(timeout=timeout) for worker in running]
