@@ -26,13 +26,15 @@ from reelforge.core.errors import (
     TransientError,
     UnsupportedOperationError,
 )
-from reelforge.core.models import JobState, RemoteStatus
+from reelforge.core.models import JobState, RemoteState, RemoteStatus
 from reelforge.engine import records
 from reelforge.engine.context import EngineContext, current
 from reelforge.engine.crash import CrashPoint, crash_point
 from reelforge.engine.outcome import FINAL, local_state
 from reelforge.engine.reconcile import Verdict, decide
+from reelforge.providers._errors import VideoNotReadyError
 from reelforge.store import JobRow
+from reelforge.store import webhooks as deliveries
 
 __all__ = [
     "Admitted",
@@ -52,6 +54,8 @@ _RELIST_EVERY = 5.0
 """Seconds between listings while an ambiguous create may still land."""
 MAX_STRIKES = 5
 """Unusable answers in a row (not the protocol) after which a job stops and says why."""
+_NOT_READY_MAX_WAIT = 30.0
+"""The longest wait before downloading a video that was not ready again, in seconds."""
 
 
 LIST = "list"
@@ -491,7 +495,12 @@ def _review(ctx: EngineContext, job: JobRow, category: ErrorCategory, reason: st
 
 
 async def poll(job_id: str, strikes: int = 0) -> Polled:
-    """Fetch the job's status once and record what changed.
+    """Learn the job's status once and record what changed.
+
+    A status a verified provider webhook carried for this job's remote id (recorded by
+    ``reelforge serve``'s receivers, not yet applied) is applied instead of asking the
+    provider: the newest word wins (an ending over any running state), one that would move the
+    job backwards is passed over, and each is applied once. Otherwise the provider is asked.
 
     Returns the state, progress, the time of the check, the server's poll hint, the creation
     time (for the next delay) and ``strikes``: how many answers in a row were unusable. A
@@ -525,6 +534,13 @@ async def poll(job_id: str, strikes: int = 0) -> Polled:
 
     if job.remote_id is None or job.state not in (JobState.QUEUED, JobState.IN_PROGRESS):
         return polled(job)
+    pushed = _take_pushed(ctx, job)
+    if pushed is not None:
+        after = store.get_job(job_id)
+        if _timed_out(ctx, after):
+            records.time_out(ctx, job_id, pushed.state.value)
+            after = store.get_job(job_id)
+        return polled(after, created_at=pushed.created_at)
     hint: float | None = None
     problem: str | None = None
     try:
@@ -575,6 +591,31 @@ async def poll(job_id: str, strikes: int = 0) -> Polled:
     return polled(job, hint=hint, strikes=strikes if problem else 0)
 
 
+def _take_pushed(ctx: EngineContext, job: JobRow) -> RemoteStatus | None:
+    """Apply the statuses verified webhooks carried for ``job``'s remote id, if any: the one
+    furthest along (an ending first, else the latest state and progress); those that would
+    move the job backwards change nothing. Each is marked applied after it was, so a step run
+    again after a crash applies it again (harmlessly: the job's row guards every move)."""
+    assert job.remote_id is not None
+    scheme = ctx.provider(job.account).name
+    found = deliveries.pushed_statuses(
+        ctx.store, job_id=job.id, remote_id=job.remote_id, scheme=scheme
+    )
+    if not found:
+        return None
+    ended = [p.status for p in found if p.status.state.is_terminal]
+    if ended:
+        chosen = ended[0]  # a job ends once: the first word of its ending
+    else:
+        chosen = max(
+            (p.status for p in found),
+            key=lambda s: (s.state is RemoteState.IN_PROGRESS, s.progress),
+        )
+    records.apply_pushed(ctx, job.id, chosen)
+    deliveries.mark_applied(ctx.store, found)
+    return chosen
+
+
 def _timed_out(ctx: EngineContext, job: JobRow) -> bool:
     # Counted on our own clock from the intent: the server's created_at may be anything.
     started = job.intent_at if job.intent_at is not None else job.submitted_at
@@ -585,8 +626,14 @@ def _timed_out(ctx: EngineContext, job: JobRow) -> bool:
     )
 
 
-async def download(job_id: str) -> Downloaded:
+async def download(job_id: str, strikes: int = 0) -> Downloaded:
     """Fetch every asset of a completed job, verify it, write ``job.json``, settle its cost.
+
+    A video the provider does not serve yet although it was reported completed (a webhook
+    completes an OpenAI-protocol job without a status check: its content endpoint is the
+    truth) puts the job back to ``completed`` and returns ``wait`` > 0: the download workflow
+    tries again then, with ``strikes`` counting the tries, until the job's timeout has passed
+    since its intent; then the download fails as below.
 
     A download that cannot complete (after the adapter's bounded retries: a server that keeps
     cutting the body short, an asset that is not what its variant should be, a full disk)
@@ -599,6 +646,17 @@ async def download(job_id: str) -> Downloaded:
         return Downloaded(state=job.state)
     try:
         await records.download_assets(ctx, job)
+    except VideoNotReadyError as exc:
+        started = job.intent_at if job.intent_at is not None else job.submitted_at
+        if started is None or ctx.clock.now() - started <= ctx.poll.timeout:
+            ctx.store.transition(job_id, JobState.COMPLETED, expect={JobState.DOWNLOADING})
+            if strikes == 0:
+                ctx.store.record_note(
+                    job_id, f"the video is not ready to download yet; trying again: {exc}"
+                )
+            wait = max(ctx.poll.first, min(2.0**strikes, _NOT_READY_MAX_WAIT))
+            return Downloaded(state=ctx.store.get_job(job_id).state, wait=wait, strikes=strikes + 1)
+        _download_failed(ctx, job, str(exc))
     except AssetExpiredError as exc:
         if job.estimated_cost is not None:
             ctx.store.settle(job_id, job.estimated_cost)  # made and billed; its files are gone
@@ -607,16 +665,20 @@ async def download(job_id: str) -> Downloaded:
         )
     except (DownloadError, ProviderError, OSError) as exc:
         reason = str(exc) if isinstance(exc, DownloadError | ProviderError) else _os_reason(exc)
-        if job.estimated_cost is not None:
-            ctx.store.settle(job_id, job.estimated_cost)  # made and paid, whatever happens next
-        ctx.store.transition(
-            job_id,
-            JobState.FAILED,
-            expect={JobState.COMPLETED, JobState.DOWNLOADING},
-            category=ErrorCategory.DOWNLOAD,
-            error=" ".join(reason.split())[:1000] + "; `reelforge retry` resumes the download",
-        )
+        _download_failed(ctx, job, reason)
     return Downloaded(state=ctx.store.get_job(job_id).state)
+
+
+def _download_failed(ctx: EngineContext, job: JobRow, reason: str) -> None:
+    if job.estimated_cost is not None:
+        ctx.store.settle(job.id, job.estimated_cost)  # made and paid, whatever happens next
+    ctx.store.transition(
+        job.id,
+        JobState.FAILED,
+        expect={JobState.COMPLETED, JobState.DOWNLOADING},
+        category=ErrorCategory.DOWNLOAD,
+        error=" ".join(reason.split())[:1000] + "; `reelforge retry` resumes the download",
+    )
 
 
 def _os_reason(exc: OSError) -> str:

@@ -19,6 +19,7 @@ from reelforge.store import JobRow, Store
 __all__ = [
     "POLL_HINT",
     "RANGE",
+    "apply_pushed",
     "apply_status",
     "download_assets",
     "job_dir",
@@ -71,6 +72,27 @@ def apply_status(ctx: EngineContext, job_id: str, status: RemoteStatus) -> None:
         category=(error.category if error else category) or ErrorCategory.GENERATION_FAILED,
         error=error.message if error else f"the provider reports the job {status.state.value}",
     )
+
+
+_RUNNING_ORDER = {JobState.QUEUED: 0, JobState.IN_PROGRESS: 1}
+
+
+def apply_pushed(ctx: EngineContext, job_id: str, status: RemoteStatus) -> bool:
+    """Record a status a verified webhook carried, as :func:`apply_status` records a fetched
+    one, unless it would move the job backwards (a late ``starting`` after ``processing``, a
+    lower progress, anything after the job ended): then nothing changes. Whether it was
+    applied."""
+    job = ctx.store.get_job(job_id)
+    if job.state not in _MOVING:
+        return False
+    state, _ = local_state(status.state)
+    if state in _MOVING and (
+        _RUNNING_ORDER[state] < _RUNNING_ORDER[job.state]
+        or (state is job.state and status.progress <= job.progress)
+    ):
+        return False
+    apply_status(ctx, job_id, status)
+    return True
 
 
 def time_out(ctx: EngineContext, job_id: str, state: str, *, problem: str | None = None) -> None:

@@ -61,9 +61,9 @@ async def poll(job_id: str, strikes: int = 0) -> Polled:
 
 
 @DBOS.step(name="reelforge.download")
-async def download(job_id: str) -> Downloaded:
+async def download(job_id: str, strikes: int = 0) -> Downloaded:
     """See :func:`reelforge.engine.logic.download`."""
-    return _ended(job_id, await logic.download(job_id))
+    return _ended(job_id, await logic.download(job_id, strikes))
 
 
 @DBOS.step(name="reelforge.now")

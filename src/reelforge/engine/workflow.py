@@ -13,7 +13,9 @@ on step results, which DBOS records, so a recovered workflow replays to where it
 continues. Waiting is ``recv`` on the ``wake`` topic with
 a timeout: ``reelforge poke`` and the webhook receivers of ``reelforge serve`` wake it at once.
 A job whose provider pushes its completion (``pushed`` in the step results) waits up to the
-policy's safety net between checks instead: the webhook wakes it when the job ends.
+policy's safety net between checks instead: the webhook wakes it when the job ends, and the
+poll step applies the status the verified webhook recorded instead of asking the provider
+(the step's result, recorded, is all the workflow goes by).
 """
 
 from __future__ import annotations
@@ -96,5 +98,10 @@ async def _hold_slot(until: float) -> None:
 
 @DBOS.workflow(name="reelforge.download")
 async def download_workflow(job_id: str) -> str:
-    """Fetch and verify every asset of a completed job: ``done``, or ``failed`` if expired."""
-    return (await steps.download(job_id)).state.value
+    """Fetch and verify every asset of a completed job: ``done``, or ``failed`` if expired.
+    A video not ready yet (a webhook said it was) is downloaded again after the step's wait."""
+    downloaded = await steps.download(job_id)
+    while downloaded.state is JobState.COMPLETED and downloaded.wait > 0:
+        await DBOS.sleep_async(downloaded.wait)
+        downloaded = await steps.download(job_id, downloaded.strikes)
+    return downloaded.state.value

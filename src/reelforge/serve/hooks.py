@@ -11,15 +11,21 @@ Each delivery goes through the same steps, and stops at the first that fails:
 3. the job it names is found by the submission token in the URL's query (fal, Replicate) or
    the provider's id in the body (the OpenAI protocol's ``data.id``); a job that is not ours
    is acknowledged (200, ``ignored``) and nothing is written to any job;
-4. the delivery and a ``note`` in the job's history (what the provider said, no secret) are
-   recorded in one transaction, and the job's workflow is woken at once.
+4. the delivery, the status it carried (see below) and a ``note`` in the job's history (what
+   the provider said, no secret) are recorded in one transaction, and the job's workflow is
+   woken at once.
 
 fal cannot list its requests, so a fal create whose answer was lost waits for a person
 (``needs_review``). Its webhook carries the job's token: the note then names the request fal
 made for that create, and the command that adopts it (``reelforge reconcile --adopt``).
 
-The webhook is a hint: the woken workflow asks the provider for the job's status, and that
-answer, not the webhook's body, moves the job. A refusal answers 401 (unsigned, forged,
+A verified delivery that says what a status check would is kept as the job's status: Replicate's
+body is the prediction (read as a check reads it), fal's says ``OK`` with the result or
+``ERROR`` with the error, and the OpenAI protocol's ``video.completed`` says the video is
+done. The woken workflow applies that status instead of asking the provider
+(:func:`reelforge.engine.logic.poll`); a delivery that says less (the OpenAI protocol's
+``video.failed``, which carries no reason, or a body that cannot be read) only wakes it, and
+it asks the provider as before. A refusal answers 401 (unsigned, forged,
 stale), 400 (signed but unreadable), 413 (too large) or 503 (no secret or keys to check with),
 with a JSON ``{"error": ...}``, and counts in ``reelforge_webhook_deliveries_rejected`` by
 reason.
@@ -28,6 +34,7 @@ reason.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -41,7 +48,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from reelforge.core.errors import ProtocolError
+from reelforge.core.models import RemoteState, RemoteStatus
 from reelforge.providers._fal_wire import APP_NAMESPACES, parse_remote_id
+from reelforge.providers._fal_wire import _failure as fal_failure
+from reelforge.providers._replicate_wire import parse_prediction
 from reelforge.serve._hooks_keys import FalKeys, HookSettings, ReplicateSecret
 from reelforge.serve._hooks_verify import (
     Reason,
@@ -65,6 +75,8 @@ OPENAI_EVENTS = frozenset({"video.completed", "video.failed"})
 
 _EVENT_MAX = 64
 """The longest provider status word kept in a note."""
+_MESSAGE_MAX = 500
+"""The longest error message kept from a delivery."""
 
 _log = logging.getLogger("reelforge.serve.hooks")
 
@@ -79,6 +91,9 @@ class Delivery:
     """The provider's word for what happened (``video.completed``, ``OK``, ``succeeded``)."""
     remote_id: str | None = None
     token: str | None = None
+    status: RemoteStatus | None = None
+    """What the delivery says about the job, as a status check would say it (None: it says
+    less, and only wakes the job). fal's is completed with the job's remote id on accept."""
 
 
 class Receivers:
@@ -132,7 +147,9 @@ class Receivers:
                 raise Rejected(Reason.MALFORMED, "not an event with a type and data.id")
             if kind not in OPENAI_EVENTS:
                 return None
-            return Delivery(id=delivery_id, event=kind, remote_id=video_id)
+            return Delivery(
+                id=delivery_id, event=kind, remote_id=video_id, status=openai_status(kind, video_id)
+            )
 
         return await self._receive(request, "openai", check, read)
 
@@ -161,6 +178,7 @@ class Receivers:
                 event=status,
                 token=request.query_params.get("token"),
                 remote_id=None,
+                status=fal_status(payload),
             )
 
         return await self._receive(request, "fal", check, read)
@@ -190,6 +208,7 @@ class Receivers:
                 event=status if isinstance(status, str) else "unknown",
                 remote_id=prediction_id,
                 token=request.query_params.get("token"),
+                status=replicate_status(payload, prediction_id),
             )
 
         return await self._receive(request, "replicate", check, read)
@@ -237,9 +256,21 @@ class Receivers:
         ):
             job = None  # the token names a job, but the signed request is not that job's
         event = delivery.event[:_EVENT_MAX]
-        message = f"{scheme} webhook: the provider says {event!r}; checking the job now"
-        data = {"webhook": scheme, "event": event, "delivery_id": delivery.id}
         unanswered = _fal_request(job.model, delivery.id) if scheme == "fal" and job else None
+        status = delivery.status
+        if scheme == "fal" and status is not None:
+            # fal's body names no remote id: the signed request id, at the job's app.
+            remote_id = job.remote_id if job is not None else None
+            remote_id = remote_id or unanswered
+            status = dataclasses.replace(status, remote_id=remote_id) if remote_id else None
+        if status is not None:
+            message = (
+                f"{scheme} webhook: the provider says {event!r} (the job is "
+                f"{status.state.value} there); checking the job now"
+            )
+        else:
+            message = f"{scheme} webhook: the provider says {event!r}; checking the job now"
+        data = {"webhook": scheme, "event": event, "delivery_id": delivery.id}
         if job is not None and job.remote_id is None and unanswered is not None:
             message = (
                 f"fal webhook: fal made request {unanswered} for this job's create, whose answer "
@@ -255,6 +286,7 @@ class Receivers:
             job_id=job.id if job is not None else None,
             message=message,
             data=data,
+            status=status,
         )
         if not recorded:
             return "duplicate"
@@ -265,6 +297,79 @@ class Receivers:
         except Exception:  # a failed wake must not refuse the delivery: the safety net polls
             _log.exception("could not wake the workflow of job %s", job.id)
         return "accepted"
+
+
+def openai_status(event: str, video_id: str) -> RemoteStatus | None:
+    """What the OpenAI protocol's event says: ``video.completed`` is a completed video (its
+    content endpoint is the truth: a download of a video that is not ready fails and is tried
+    again); ``video.failed`` carries no reason, so it only wakes the job, which asks."""
+    if event != "video.completed":
+        return None
+    return RemoteStatus(
+        remote_id=video_id, state=RemoteState.COMPLETED, progress=100, provider_status=event
+    )
+
+
+def replicate_status(payload: Any, prediction_id: str) -> RemoteStatus | None:
+    """Replicate's webhook body is the prediction, read as a status check reads it (None if it
+    cannot be read, or names another prediction)."""
+    try:
+        status = parse_prediction(payload).status
+    except ProtocolError:
+        return None
+    if status.remote_id != prediction_id:
+        return None
+    return dataclasses.replace(status, input=None, prompt=None)
+
+
+def fal_status(payload: Any) -> RemoteStatus | None:
+    """fal's ``OK`` (the result) is a completed request; ``ERROR`` a failed one, categorized
+    as a status check's error would be (``error_type``: content policy, timeout, cancelled).
+    The remote id is filled in on accept (fal's body does not carry it)."""
+    status = payload.get("status")
+    if status == "OK":
+        return RemoteStatus(
+            remote_id="", state=RemoteState.COMPLETED, progress=100, provider_status="OK"
+        )
+    if status != "ERROR":
+        return None
+    body = payload.get("payload")
+    body = body if isinstance(body, dict) else {}
+    detail = body.get("detail")
+    kind = body.get("error_type")
+    if not isinstance(kind, str):
+        types = (
+            {str(item.get("type")) for item in detail if isinstance(item, dict)}
+            if isinstance(detail, list)
+            else set()
+        )
+        kind = "content_policy_violation" if "content_policy_violation" in types else None
+    kind = _printable(kind, _EVENT_MAX) if kind else None
+    error = payload.get("error")
+    message = _detail_message(detail) or (_printable(str(error), _MESSAGE_MAX) if error else "")
+    state, failure = fal_failure(message or f"the request failed ({kind or 'error'})", kind)
+    return RemoteStatus(
+        remote_id="",
+        state=state,
+        progress=0,
+        error=failure,
+        provider_status=f"ERROR ({kind or 'error'})",
+    )
+
+
+def _detail_message(detail: object) -> str | None:
+    """fal's ``detail``: a string, or a list of pydantic problems (their ``msg``)."""
+    if isinstance(detail, str):
+        return _printable(detail, _MESSAGE_MAX)
+    if not isinstance(detail, list):
+        return None
+    parts = [str(item.get("msg", "")) for item in detail[:3] if isinstance(item, dict)]
+    return _printable("; ".join(part for part in parts if part), _MESSAGE_MAX) or None
+
+
+def _printable(text: str, limit: int) -> str:
+    """``text`` on one line, printable characters only, at most ``limit`` long."""
+    return "".join(ch for ch in " ".join(text.split()) if ch.isprintable())[:limit]
 
 
 def _fal_request(endpoint_id: str, request_id: str) -> str | None:

@@ -254,4 +254,11 @@ webhook_deliveries = Table(
     Column("delivery_id", String(256), primary_key=True),
     Column("job_id", String(128), nullable=True),
     Column("received_at", Double, nullable=False),
+    # What a verified delivery said about the provider's job ``remote_id`` (state, progress,
+    # times, error: see :mod:`reelforge.store.webhooks`), ``null`` when it said nothing a
+    # check would; ``applied_at`` is when the job's workflow applied it (``null`` until then).
+    Column("remote_id", String(REMOTE_ID_MAX), nullable=True),
+    Column("status", JSON, nullable=True),
+    Column("applied_at", Double, nullable=True),
+    Index(None, "remote_id"),
 )
