@@ -24,7 +24,7 @@ from reelforge.store._sql import (
 from reelforge.store.errors import IllegalTransitionError
 from reelforge.store.ids import fingerprint, job_id
 from reelforge.store.rows import EventKind, NewJob
-from reelforge.store.schema import assets, costs, jobs
+from reelforge.store.schema import assets, costs, job_events, jobs
 from reelforge.store.transitions import can_retry, can_transition
 
 __all__ = [
@@ -40,6 +40,8 @@ __all__ = [
 ]
 
 _CHUNK = 500  # ids per ``IN (...)``: far below every database's parameter limit
+_INSERT_SLICE = 5000
+"""New jobs inserted per statement (with their cost rows and creation events)."""
 
 
 class JobFields(TypedDict, total=False):
@@ -79,33 +81,39 @@ def add_jobs(
         chunk = ids[start : start + _CHUNK]
         existing.update(conn.scalars(select(jobs.c.id).where(jobs.c.id.in_(chunk))))
     fresh = [(i, by_id[i]) for i in ids if i not in existing]
-    if not fresh:
-        return []
-    conn.execute(jobs.insert(), [_job_values(batch_id, i, item, now) for i, item in fresh])
-    conn.execute(
-        costs.insert(),
-        [
-            {
-                "job_id": i,
-                "batch_id": batch_id,
-                "provider": item.spec.provider,
-                "model": item.spec.model,
-                "labels": dict(item.spec.labels),
-                "estimated": item.estimated_cost,
-            }
-            for i, item in fresh
-        ],
-    )
-    for i, item in fresh:
-        append_event(
-            conn,
-            job_id=i,
-            batch_id=batch_id,
-            at=now,
-            kind=EventKind.STATE,
-            state=JobState.PENDING,
-            progress=0,
-            data={"key": item.key, "position": item.position},
+    # In slices, each statement many rows at once, so a batch of a million jobs holds one
+    # slice's parameters at a time; the creation events keep the jobs' order.
+    for start in range(0, len(fresh), _INSERT_SLICE):
+        part = fresh[start : start + _INSERT_SLICE]
+        conn.execute(jobs.insert(), [_job_values(batch_id, i, item, now) for i, item in part])
+        conn.execute(
+            costs.insert(),
+            [
+                {
+                    "job_id": i,
+                    "batch_id": batch_id,
+                    "provider": item.spec.provider,
+                    "model": item.spec.model,
+                    "labels": dict(item.spec.labels),
+                    "estimated": item.estimated_cost,
+                }
+                for i, item in part
+            ],
+        )
+        conn.execute(
+            job_events.insert(),
+            [
+                {
+                    "job_id": i,
+                    "batch_id": batch_id,
+                    "at": now,
+                    "kind": EventKind.STATE.value,
+                    "state": JobState.PENDING.value,
+                    "progress": 0,
+                    "data": jsonable({"key": item.key, "position": item.position}),
+                }
+                for i, item in part
+            ],
         )
     return fresh
 
