@@ -41,6 +41,7 @@ from reelforge.engine.outcome import FINAL
 JOBS = 8
 
 
+@pytest.mark.slow  # two worker processes and a batch: ~30 s each backend
 def test_a_detached_batch_is_run_by_two_workers_within_the_cap(
     make_sim: SimFactory, db_url: str, tmp_path: Path
 ) -> None:
