@@ -71,6 +71,9 @@ class StepResult:
     """Seconds the workflow waits before calling the same step again (0: go on)."""
     strikes: int = 0
     """Unusable answers in a row so far (carried into the next call of the step)."""
+    attempt: int = 0
+    """The job's submission attempt, whenever the step leaves the job ``completed`` or
+    ``downloading`` (it names the download workflow); 0 otherwise."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -96,10 +99,6 @@ class Submitted(StepResult):
     call, which gives up after the job's timeout)."""
     pushed: bool = False
     """The job's provider pushes its completion (webhooks): polls are only a safety net."""
-    attempt: int = 0
-    """The job's submission attempt, when the step found the job completed already (its
-    create was recorded, then something else learned the outcome — ``reelforge cancel``, a
-    webhook — before this step was run again): names its download workflow."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -112,8 +111,6 @@ class Polled(StepResult):
     hint: float | None = None
     created_at: float | None = None
     expected: float | None = None
-    attempt: int = 0
-    """The job's submission attempt (names its download workflow)."""
     pushed: bool = False
     """The job's provider pushes its completion (webhooks): polls are only a safety net."""
 

@@ -38,26 +38,33 @@ def _ended(job_id: str, result: _R) -> _R:
     return result
 
 
+def _attempt(job_id: str, result: _R) -> _R:
+    """The result, naming the job's attempt when the job is ``completed`` or ``downloading``:
+    the workflow goes to the download next, whichever step it learned that from (a workflow
+    started again finds the job completed at admission; a recovered one, at its submit)."""
+    if result.state not in _DOWNLOADING or result.attempt:
+        return result
+    return dataclasses.replace(result, attempt=current().store.get_job(job_id).attempt)
+
+
 @DBOS.step(name="reelforge.admit")
 async def admit(job_id: str) -> Admitted:
     """See :func:`reelforge.engine.logic.admit`."""
-    return await logic.admit(job_id)
+    return _attempt(job_id, await logic.admit(job_id))
 
 
 @DBOS.step(name="reelforge.submit")
 async def submit(job_id: str, strikes: int = 0, since: float | None = None) -> Submitted:
     """See :func:`reelforge.engine.logic.submit`."""
-    result = await logic.submit(job_id, strikes, since)
-    if result.state in _DOWNLOADING:
-        # The workflow goes straight to the download: name it after the job's attempt.
-        result = dataclasses.replace(result, attempt=current().store.get_job(job_id).attempt)
+    result = _attempt(job_id, await logic.submit(job_id, strikes, since))
     return _pushed(job_id, _ended(job_id, result))
 
 
 @DBOS.step(name="reelforge.poll")
 async def poll(job_id: str, strikes: int = 0) -> Polled:
     """See :func:`reelforge.engine.logic.poll`."""
-    return _pushed(job_id, _ended(job_id, await logic.poll(job_id, strikes)))
+    result = _attempt(job_id, await logic.poll(job_id, strikes))
+    return _pushed(job_id, _ended(job_id, result))
 
 
 @DBOS.step(name="reelforge.download")

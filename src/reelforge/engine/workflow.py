@@ -41,8 +41,9 @@ _POLLING = frozenset({JobState.QUEUED, JobState.IN_PROGRESS})
 @DBOS.workflow(name="reelforge.job")
 async def job_workflow(job_id: str) -> str:
     """Run one job to ``done``, ``failed``, ``rejected``, ``canceled`` or ``needs_review``."""
-    state = (await steps.admit(job_id)).state
-    submitted = Submitted(state=state)
+    admitted = await steps.admit(job_id)
+    state = admitted.state
+    submitted = Submitted(state=state, attempt=admitted.attempt)
     while state is JobState.WAITING or state is JobState.SUBMITTING:
         submitted = await steps.submit(job_id, submitted.strikes, submitted.since)
         state = submitted.state
