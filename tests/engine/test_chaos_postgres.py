@@ -6,7 +6,9 @@ the test's own; three workers (at most 2 jobs each at once; the account's cap is
 of them) run it against ``reelforge sim`` with its faults on: 5xx answers to creates the server
 made anyway, 429 bursts, downloads cut halfway, 5xx on any request, failed generations and
 moderated prompts. Every 10 to 30 s (seeded) a random worker is killed with -9 and a new one
-started; the server is restarted twice (every connection dropped). Then, from ground truth:
+started (and at least three times in the batch, at a tenth, 40% and 70% of it ended); the server
+is restarted twice (every connection dropped) when a fifth and 55% of the batch have ended.
+Then, from ground truth:
 
 * the simulator's log: no prompt created twice, never more than 4 in flight for the key, no
   create refused for passing the cap, every video owned by its job;
@@ -54,10 +56,14 @@ pytestmark = pytest.mark.slow
 
 JOBS = 200
 WORKERS = 3
-RESTART_AT = (20.0, 55.0)
-"""Seconds after the workers start at which the database server is restarted."""
+RESTART_AT = (0.2, 0.55)
+"""Shares of the batch ended at which the database server is restarted: tied to progress, not
+to the clock, so both happen mid-batch however fast the machine runs it."""
 KILL_EVERY = (10.0, 30.0)
 """A random worker is killed with -9 after a seeded random pause in this range (seconds)."""
+KILL_AT = (0.1, 0.4, 0.7)
+"""Shares of the batch ended by which at least one, two and three kills have happened (a batch
+a fast machine ends within a minute still sees its three kills)."""
 BUDGET = 240.0
 """Seconds the batch may take from the workers' start to its last job's end."""
 TOKEN = "secret_chaos-notion-token-0123456789"
@@ -161,19 +167,21 @@ def test_workers_killed_and_database_restarted_lose_nothing(
 def _chaos(
     pool: Workers, server: PostgresServer, url: str, rng: random.Random
 ) -> tuple[float, int, int]:
-    """Until the batch ends: kill a random worker with -9 every 10 to 30 s (and start a new
-    one), restart the server at ``RESTART_AT``. Returns the seconds it took, the kills and
-    the restarts."""
+    """Until the batch ends: kill a random worker with -9 every 10 to 30 s and by ``KILL_AT``
+    (and start a new one), restart the server at ``RESTART_AT``. Returns the seconds it took,
+    the kills and the restarts."""
     start = time.monotonic()
     kills, restarts = 0, 0
     next_kill = start + rng.uniform(*KILL_EVERY)
-    while unfinished(url, "chaos") > 0:
+    while (left := unfinished(url, "chaos")) > 0:
         now = time.monotonic()
         assert now - start < BUDGET, f"the batch did not end within {BUDGET:.0f} s"
-        if restarts < len(RESTART_AT) and now - start >= RESTART_AT[restarts]:
+        ended = 1 - left / JOBS
+        if restarts < len(RESTART_AT) and ended >= RESTART_AT[restarts]:
             server.restart()
             restarts += 1
-        if now >= next_kill:
+        behind = kills < len(KILL_AT) and ended >= KILL_AT[kills]
+        if now >= next_kill or behind:
             alive = [worker for worker in pool.started if worker.process.poll() is None]
             rng.choice(alive).kill()
             pool.start(ready=False)
