@@ -29,7 +29,7 @@ import httpx
 from reelforge.core.config import database_url
 from reelforge.core.errors import ErrorCategory
 from reelforge.core.models import JobState
-from reelforge.store import EventKind, JobRow, Store
+from reelforge.store import AssetRow, BatchSummary, CostLine, EventKind, JobRow, Store
 
 __all__ = [
     "CAP",
@@ -439,7 +439,27 @@ def check_batch(
         store.close()
     assert set(jobs) == set(batch.specs), "the store's jobs are not the batch's"
     assert summary.total == len(batch.specs)
+    check_outcome(workspace, batch, jobs, summary, report, assets, allow_failed=allow_failed)
+    assert sum(line.jobs for line in report) == len(batch.specs)
+    for key, job in jobs.items():
+        price = PRICE_PER_SECOND * job.seconds if job.state is JobState.DONE else Decimal(0)
+        assert (job.actual_cost or Decimal(0)) == price, (key, job.actual_cost, price)
+    return jobs
 
+
+def check_outcome(  # what a finished batch's store holds, read by the caller
+    workspace: Workspace,
+    batch: BatchFile,
+    jobs: Mapping[str, JobRow],
+    summary: BatchSummary,
+    report: Sequence[CostLine],
+    assets: Mapping[str, Sequence[AssetRow]],
+    *,
+    allow_failed: bool,
+) -> None:
+    """The promises :func:`check_batch` checks, on what the caller read from the store: ends,
+    creates, files (no ``.part`` left) and the ledger (the completed videos' price, settled;
+    nothing reserved any more)."""
     _check_ends(workspace, batch, jobs, allow_failed=allow_failed)
     _check_created_once(workspace, batch, jobs)
     parts = sorted(str(p.relative_to(workspace.out)) for p in workspace.out.rglob("*.part"))
@@ -448,18 +468,11 @@ def check_batch(
         if job.state is JobState.DONE:
             folder = workspace.out / batch.name / key
             _check_files(workspace, folder, job, assets[key], batch.specs[key])
-
-    # Money: the completed videos' price, settled; nothing reserved any more.
     done = [job for job in jobs.values() if job.state is JobState.DONE]
     expected_cost = sum((PRICE_PER_SECOND * job.seconds for job in done), Decimal(0))
     assert summary.actual == expected_cost, (summary.actual, expected_cost)
     assert summary.reserved == 0, summary.reserved
     assert sum((line.actual for line in report), Decimal(0)) == expected_cost
-    assert sum(line.jobs for line in report) == len(batch.specs)
-    for key, job in jobs.items():
-        price = PRICE_PER_SECOND * job.seconds if job.state is JobState.DONE else Decimal(0)
-        assert (job.actual_cost or Decimal(0)) == price, (key, job.actual_cost, price)
-    return jobs
 
 
 def _check_ends(

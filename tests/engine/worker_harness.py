@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -20,13 +19,10 @@ import sqlalchemy as sa
 from engine_harness import (
     CAP,
     CREATE_TIMEOUT,
-    PRICE_PER_SECOND,
     BatchFile,
     SimProcess,
     Workspace,
-    _check_created_once,
-    _check_ends,
-    _check_files,
+    check_outcome,
     clean_env,
 )
 
@@ -267,17 +263,5 @@ def check_finished(
 
     jobs, summary, report, assets = read_with_retry(db_url, read)
     assert set(jobs) == set(batch.specs), "the store's jobs are not the batch's"
-    _check_ends(workspace, batch, jobs, allow_failed=allow_failed)
-    _check_created_once(workspace, batch, jobs)
-    parts = sorted(str(p.relative_to(workspace.out)) for p in workspace.out.rglob("*.part"))
-    assert not parts, f"partial downloads left behind: {parts}"
-    for key, job in jobs.items():
-        if job.state is JobState.DONE:
-            folder = workspace.out / batch.name / key
-            _check_files(workspace, folder, job, assets[key], batch.specs[key])
-    done = [job for job in jobs.values() if job.state is JobState.DONE]
-    expected = sum((PRICE_PER_SECOND * job.seconds for job in done), Decimal(0))
-    assert summary.actual == expected, (summary.actual, expected)
-    assert summary.reserved == 0, summary.reserved
-    assert sum((line.actual for line in report), Decimal(0)) == expected
+    check_outcome(workspace, batch, jobs, summary, report, assets, allow_failed=allow_failed)
     return jobs

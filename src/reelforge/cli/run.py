@@ -93,32 +93,23 @@ def run(
                 base_url=base_url,
                 sink_flags=bool(notion or webhook or events_jsonl),
             )
-            forge = Forge(
-                poll=PollPolicy(timeout=timeout),
-                reconcile=ReconcilePolicy(create_timeout=create_timeout),
-                base_url=base_url,
-                simulator=False,
-                out=out,
-                db=db,
-                max_in_flight=max_in_flight,
-                rpm=rpm,
-            )
-            check_database(forge.db_url)
-            summary = asyncio.run(forge.enqueue(batch, out=out, budget=cap))
-            _report_enqueued(summary, db_url=forge.db_url, as_json=as_json)
-            return
-        sinks = sink_plan(config, notion=notion, webhooks=webhook, events_jsonl=events_jsonl)
+        else:
+            sinks = sink_plan(config, notion=notion, webhooks=webhook, events_jsonl=events_jsonl)
         forge = Forge(
             poll=PollPolicy(timeout=timeout),
             reconcile=ReconcilePolicy(create_timeout=create_timeout),
             base_url=base_url,
-            simulator=simulator,
+            simulator=False if detach else simulator,
             out=out,
             db=db,
             max_in_flight=max_in_flight,
             rpm=rpm,
         )
         check_database(forge.db_url)
+        if detach:
+            summary = asyncio.run(forge.enqueue(batch, out=out, budget=cap))
+            _report_enqueued(summary, db_url=forge.db_url, as_json=as_json)
+            return
         check_output_dir(out)
         result = asyncio.run(
             _run(forge, batch, out=out, budget=cap, live=not as_json, sinks=sinks, wait=sink_wait)
