@@ -19,8 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-
-import openai
+from typing import TYPE_CHECKING
 
 from reelforge.app.batchrun import BatchResult, check_resumable
 from reelforge.batch import Batch
@@ -35,6 +34,9 @@ from reelforge.core.pricing import PriceTable, default_prices
 from reelforge.engine import Engine
 from reelforge.providers.registry import Providers
 from reelforge.store import BatchSummary, Store
+
+if TYPE_CHECKING:
+    import openai
 
 __all__ = [
     "CampaignResult",

@@ -13,7 +13,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self, overload
 
 import httpx
-import openai
 from pydantic import SecretStr
 
 from reelforge.app.batchrun import BatchResult, check_resumable, run_batch
@@ -54,6 +53,8 @@ from reelforge.store import BatchSummary, Store
 from reelforge.store.engine import opening
 
 if TYPE_CHECKING:  # the simulator (and its media stack) is imported only when it is used
+    import openai
+
     from reelforge.sim import EmbeddedSimulator, SimConfig, Simulator
 
 __all__ = ["Forge"]
@@ -238,6 +239,8 @@ class Forge:
     def openai_client(self) -> openai.AsyncOpenAI:
         """An ``openai`` SDK client for this forge's endpoint (the prompt writer and the
         moderation check use it); close it with ``await client.close()`` or ``async with``."""
+        import openai  # noqa: PLC0415  # on first use: a large import
+
         endpoint = self.providers().endpoint("openai")
         return openai.AsyncOpenAI(
             base_url=endpoint.base_url,

@@ -22,11 +22,13 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-
-import openai
+from typing import TYPE_CHECKING
 
 from reelforge.compliance.moderation import provider_error
 from reelforge.core.errors import ProtocolError, ReelforgeError
+
+if TYPE_CHECKING:
+    import openai
 
 __all__ = [
     "DEFAULT_PROMPT_CACHE",
@@ -144,6 +146,8 @@ class PromptWriter:
             cached = await asyncio.to_thread(self.cache.get, self.model, self.instructions, prompt)
             if cached is not None:
                 return cached
+        import openai  # noqa: PLC0415  # on first use: a large import
+
         try:
             response = await self.client.responses.create(
                 model=self.model, instructions=self.instructions, input=prompt

@@ -17,8 +17,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-
-import openai
+from typing import TYPE_CHECKING
 
 from reelforge.compliance._check import ComplianceResult, Finding
 from reelforge.compliance._packs import Severity
@@ -31,6 +30,9 @@ from reelforge.core.errors import (
     RateLimitedError,
     TransientError,
 )
+
+if TYPE_CHECKING:
+    import openai
 
 __all__ = [
     "DEFAULT_MODERATION_MODEL",
@@ -102,6 +104,8 @@ async def moderate(
     model: str = DEFAULT_MODERATION_MODEL,
 ) -> list[ModerationResult]:
     """Moderate ``prompts`` in batched requests; one result per prompt, in order."""
+    import openai  # noqa: PLC0415  # on first use: a large import
+
     results: list[ModerationResult] = []
     for start in range(0, len(prompts), _BATCH):
         batch = list(prompts[start : start + _BATCH])
@@ -136,6 +140,8 @@ def provider_error(exc: openai.APIError, *, secret: str | None, action: str) -> 
 
     ``action`` names what failed (``moderation``, ``prompt writing``) at the start of the message.
     """
+    import openai  # noqa: PLC0415  # on first use: a large import
+
     if isinstance(exc, openai.APIConnectionError):
         what = "timed out" if isinstance(exc, openai.APITimeoutError) else "could not connect"
         return TransientError(f"{action} {what}: {_clean(str(exc), secret)}")
