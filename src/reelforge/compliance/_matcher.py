@@ -26,9 +26,10 @@ from functools import lru_cache
 
 from reelforge.compliance._normalize import normalize
 
-__all__ = ["Matcher", "compile_phrase", "compile_regex"]
+__all__ = ["WORD", "Matcher", "compile_phrase", "compile_regex", "inflections"]
 
-_WORD = re.compile(r"[^\W_]+")
+WORD = re.compile(r"[^\W_]+")
+"""A word of a phrase pattern (after normalization)."""
 _TIGHT_GAP = r"(?:[^\w\s]|_){0,3}"
 _SPACED_GAP = r"[\W_]{1,3}"
 _WORD_GAP = r"[\W_]{0,8}"
@@ -80,7 +81,7 @@ class Matcher:
 @lru_cache(maxsize=1024)
 def compile_phrase(pattern: str, *, inflect: bool = True, substring: bool = False) -> Matcher:
     """Compile a word or phrase (see the module docstring). Raises ``ValueError`` if it is empty."""
-    words = _WORD.findall(normalize(pattern))
+    words = WORD.findall(normalize(pattern))
     if not words:
         msg = f"pattern {pattern!r} has no letters or digits"
         raise ValueError(msg)
