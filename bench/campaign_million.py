@@ -1,16 +1,20 @@
 """A campaign of N combinations (default 1,000,000) planned, reviewed, recorded and enqueued.
 
 Writes a campaign file whose dimensions multiply to ``--combinations`` (100 values per dimension,
-the last one holding the rest), then runs the library path of ``reelforge campaign run`` phase
-by phase in this process and prints the time and the RSS after each phase:
+the last one holding the rest), then runs the library path of ``reelforge campaign run`` for a
+large campaign in this process and prints the time and the RSS after each phase:
 
-1. ``Campaign.load`` and ``plan()``: every combination's prompt rendered and its spec checked;
-2. ``review_campaign``: compliance and pricing of every combination;
-3. ``Engine.submit``: the batch and its jobs recorded (``Store.add_jobs``, one transaction), then
-   one durable workflow enqueued per job (DBOS's queue, partitioned by account);
-   (``--skip-review`` leaves step 2 out, to time the engine's part alone);
-4. optionally (``--drain K``) the engine keeps running until K jobs are done against a
+1. ``Campaign.load``;
+2. ``submit_campaign``: a slice of 5,000 combinations at a time planned (prompt rendered, spec
+   checked), reviewed (compliance, price; a row of ``compliance.csv`` each) and recorded
+   (``Store.add_jobs``, a transaction per slice), then a durable workflow enqueued per
+   accepted job (DBOS's queue, partitioned by account), the jobs read back a page at a time;
+3. optionally (``--drain K``) the engine keeps running until K jobs are done against a
    standalone simulator at a very high time scale: a sample drained from the enqueued batch.
+
+``--whole`` runs the path that holds everything instead (``plan()``, ``review_campaign``,
+``Engine.submit`` of the whole batch), phase by phase; with ``--skip-review`` it leaves the
+review out, to time the engine's part alone.
 
 The figures are printed as a Markdown table with the command that reproduces them. The
 database is a fresh one on the PostgreSQL server ``--db`` names (created and dropped), or a
@@ -43,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_pg import fresh_database, masked
 from _compare_sim import SimProcess
 
-from reelforge.app.campaignrun import review_campaign
+from reelforge.app.campaignrun import review_campaign, submit_campaign
 from reelforge.batch import Batch
 from reelforge.campaign import Campaign
 from reelforge.core.models import JobState
@@ -177,7 +181,13 @@ def _plan(args: argparse.Namespace, root: Path, phases: Phases) -> tuple[Batch, 
 
 
 async def _run(args: argparse.Namespace, db_url: str, root: Path, phases: Phases) -> dict[str, int]:
-    batch, rejected = _plan(args, root, phases)
+    if args.whole:
+        batch, rejected = _plan(args, root, phases)
+    else:
+        with phases.measure("write the campaign file"):
+            source = write_campaign(root / "campaign.yaml", args.combinations)
+        with phases.measure("load"):
+            campaign = Campaign.load(source)
     config = {
         "time_scale": args.time_scale,
         "seed": 7,
@@ -201,10 +211,24 @@ async def _run(args: argparse.Namespace, db_url: str, root: Path, phases: Phases
             store = engine.store
             recorded = _Timed(store.add_jobs)
             store.add_jobs = recorded
-            with phases.measure("submit (record + enqueue)") as phase:
-                await engine.submit(batch, out=root / "out", rejected=rejected)
-                phase.note = f"of which recording the jobs {recorded.seconds:.1f} s"
-            del batch
+            enqueue = _TimedAsync(engine._enqueue_unfinished)
+            engine._enqueue_unfinished = enqueue  # type: ignore[method-assign]
+            if args.whole:
+                with phases.measure("submit (record + enqueue)") as phase:
+                    await engine.submit(batch, out=root / "out", rejected=rejected)
+                    phase.note = (
+                        f"of which recording the jobs {recorded.seconds:.1f} s, "
+                        f"enqueueing {enqueue.seconds:.1f} s"
+                    )
+                del batch
+            else:
+                with phases.measure("plan, review, record in slices + enqueue") as phase:
+                    _, totals = await submit_campaign(engine, campaign, out=root / "out")
+                    phase.note = (
+                        f"{totals.combinations:,} combinations, {totals.accepted:,} accepted; "
+                        f"of which recording the jobs {recorded.seconds:.1f} s, "
+                        f"enqueueing {enqueue.seconds:.1f} s"
+                    )
             with phases.measure("count") as phase:
                 workflows = await asyncio.to_thread(_workflow_count, db_url)
                 summary = await asyncio.to_thread(
@@ -245,6 +269,21 @@ class _Timed:
             self.seconds += time.perf_counter() - started
 
 
+class _TimedAsync:
+    """Wraps a coroutine function and adds up the real seconds spent in it."""
+
+    def __init__(self, func: object) -> None:
+        self._func = func
+        self.seconds = 0.0
+
+    async def __call__(self, *args: object, **kwargs: object) -> object:
+        started = time.perf_counter()
+        try:
+            return await self._func(*args, **kwargs)  # type: ignore[operator]
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--combinations", type=int, default=_DEFAULT)
@@ -260,9 +299,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--skip-review",
         action="store_true",
-        help="record the plan's batch without the compliance review (to time the engine alone)",
+        help="with --whole: record the plan's batch without the compliance review",
+    )
+    parser.add_argument(
+        "--whole",
+        action="store_true",
+        help="hold the whole plan, review and batch in memory (the path before slices)",
     )
     args = parser.parse_args(argv)
+    if args.skip_review and not args.whole:
+        parser.error("--skip-review goes with --whole (the sliced path always reviews)")
     try:
         dimension_sizes(args.combinations)
     except ValueError as exc:
@@ -278,6 +324,8 @@ def _reproduce(args: argparse.Namespace) -> str:
         parts.append(f"--combinations {args.combinations}")
     if args.drain:
         parts.append(f"--drain {args.drain}")
+    if args.whole:
+        parts.append("--whole")
     if args.skip_review:
         parts.append("--skip-review")
     return " ".join(parts)

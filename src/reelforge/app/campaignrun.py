@@ -11,11 +11,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -32,6 +33,7 @@ from reelforge.core.files import write_atomic_json
 from reelforge.core.models import JobState
 from reelforge.core.pricing import PriceTable, default_prices
 from reelforge.engine import Engine
+from reelforge.engine.runner import BatchSlices, SlicedJob
 from reelforge.providers.registry import Providers
 from reelforge.store import BatchSummary, Store
 
@@ -41,17 +43,23 @@ if TYPE_CHECKING:
 __all__ = [
     "CampaignResult",
     "CampaignReview",
+    "CampaignTotals",
     "ReviewedCombination",
     "prepare_recorded",
     "prepare_review",
     "review_campaign",
+    "review_slices",
+    "review_totals",
     "run_campaign",
+    "submit_campaign",
     "write_report",
 ]
 
 _UNSENT = frozenset({JobState.PENDING, JobState.WAITING})
 REPORT_CSV = "compliance.csv"
 REPORT_JSON = "compliance.json"
+SLICE = 5000
+"""Combinations planned, reviewed and recorded at a time by :func:`submit_campaign`."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -251,41 +259,242 @@ def review_campaign(
     fit the budget in plan order, the order in which the batch runs them.
     """
     plan = plan or campaign.plan()
-    table = prices or default_prices()
-    rules = _brand_rules(campaign)
-    reviewed: list[ReviewedCombination] = []
-    spent = Decimal(0)
-    exhausted = False
-    for planned in plan.combinations:
+    reviewer = _Reviewer(
+        campaign,
+        prompts=prompts,
+        extra_findings=extra_findings,
+        budget=budget,
+        prices=prices,
+        packs=packs,
+    )
+    reviewed = [reviewer.review(planned) for planned in plan.combinations]
+    final_plan = replace(plan, combinations=tuple(r.combination for r in reviewed))
+    return CampaignReview(
+        campaign=campaign, plan=final_plan, combinations=tuple(reviewed), budget=budget
+    )
+
+
+class _Reviewer:
+    """Reviews combinations one by one in plan order (the budget is a prefix of them)."""
+
+    def __init__(
+        self,
+        campaign: Campaign,
+        *,
+        prompts: Mapping[str, str] | None = None,
+        extra_findings: Mapping[str, Sequence[Finding]] | None = None,
+        budget: Decimal | None = None,
+        prices: PriceTable | None = None,
+        packs: Sequence[RulePack] | None = None,
+    ) -> None:
+        self.prompts = prompts
+        self.extra_findings = extra_findings
+        self.budget = budget
+        self.table = prices or default_prices()
+        self.packs = packs
+        self.rules = _brand_rules(campaign)
+        self.spent = Decimal(0)
+        self.exhausted = False
+
+    def review(self, planned: PlannedCombination) -> ReviewedCombination:
+        prompts, budget = self.prompts, self.budget
         combination, rendered = planned, None
         if prompts and planned.id in prompts and prompts[planned.id] != planned.prompt:
             text = prompts[planned.id]
             combination = replace(planned, prompt=text, spec=replace(planned.spec, prompt=text))
             rendered = planned.prompt
-        result = check(combination.prompt, spec=combination.spec, packs=packs, brand_rules=rules)
-        extra = tuple((extra_findings or {}).get(planned.id, ()))
+        result = check(
+            combination.prompt, spec=combination.spec, packs=self.packs, brand_rules=self.rules
+        )
+        extra = tuple((self.extra_findings or {}).get(planned.id, ()))
         if extra:
             result = ComplianceResult(findings=result.findings + extra)
-        cost = table.estimate(combination.spec)
+        cost = self.table.estimate(combination.spec)
         fits = result.ok
         if fits and budget is not None:
             # A prefix: once one accepted combination does not fit, none after it does.
-            fits = not exhausted and cost is not None and spent + cost <= budget
-            exhausted = not fits
-            spent += cost or Decimal(0) if fits else Decimal(0)
-        reviewed.append(
-            ReviewedCombination(
-                combination=combination,
-                compliance=result,
-                estimated_cost=cost,
-                fits=fits,
-                rendered_prompt=rendered,
-            )
+            fits = not self.exhausted and cost is not None and self.spent + cost <= budget
+            self.exhausted = not fits
+            self.spent += cost or Decimal(0) if fits else Decimal(0)
+        return ReviewedCombination(
+            combination=combination,
+            compliance=result,
+            estimated_cost=cost,
+            fits=fits,
+            rendered_prompt=rendered,
         )
-    final_plan = replace(plan, combinations=tuple(r.combination for r in reviewed))
-    return CampaignReview(
-        campaign=campaign, plan=final_plan, combinations=tuple(reviewed), budget=budget
-    )
+
+
+@dataclass(kw_only=True, slots=True)
+class CampaignTotals:
+    """What a streamed review counted (:func:`review_totals`, :func:`submit_campaign`): the
+    ``totals`` of :meth:`CampaignReview.to_dict` without holding the combinations."""
+
+    combinations: int = 0
+    accepted: int = 0
+    with_warnings: int = 0
+    rejected: int = 0
+    estimated_cost: Decimal = Decimal(0)
+    """Estimated dollars for every accepted combination (unpriced ones count 0)."""
+    unpriced: int = 0
+    """Accepted combinations whose model has no known price."""
+    fitting: int = 0
+    budget: Decimal | None = None
+
+    def add(self, item: ReviewedCombination) -> None:
+        """Count one reviewed combination."""
+        self.combinations += 1
+        if item.accepted:
+            self.accepted += 1
+            self.with_warnings += item.verdict is Verdict.WARN
+            if item.estimated_cost is None:
+                self.unpriced += 1
+            else:
+                self.estimated_cost += item.estimated_cost
+        else:
+            self.rejected += 1
+        self.fitting += item.fits
+
+    def check_budget(self) -> None:
+        """As :meth:`CampaignReview.check_budget`, from the counts alone."""
+        if self.budget is None:
+            return
+        if self.unpriced:
+            raise InvalidSpecError(
+                f"budget: no price is known for {self.unpriced} accepted combinations, so the "
+                f"campaign cannot be kept within ${self.budget:.2f}",
+                field="budget",
+                value=str(self.budget),
+            )
+        if self.fitting < self.accepted:
+            raise InvalidSpecError(
+                f"budget: the {self.accepted} accepted combinations are estimated at "
+                f"${self.estimated_cost:.2f}, over the budget of ${self.budget:.2f}; "
+                f"the first {self.fitting} fit. Raise --budget to at least "
+                f"${self.estimated_cost:.2f}, or lower the campaign's limit. Nothing was sent.",
+                field="budget",
+                value=str(self.budget),
+            )
+
+    def to_dict(self) -> dict[str, object]:
+        """The ``totals`` of :meth:`CampaignReview.to_dict`."""
+        return {
+            "combinations": self.combinations,
+            "accepted": self.accepted,
+            "with_warnings": self.with_warnings,
+            "rejected": self.rejected,
+            "estimated_cost": _money(self.estimated_cost),
+            "budget": _money(self.budget),
+            "fitting": self.fitting,
+            "over_budget": self.fitting < self.accepted,
+        }
+
+
+def review_slices(
+    campaign: Campaign,
+    *,
+    size: int = SLICE,
+    budget: Decimal | None = None,
+    prices: PriceTable | None = None,
+    packs: Sequence[RulePack] | None = None,
+) -> Iterator[tuple[ReviewedCombination, ...]]:
+    """:func:`review_campaign` a slice of ``size`` combinations at a time, in plan order (the
+    same results, one slice held at a time); planning problems raise as
+    :meth:`Campaign.plan_slices` does."""
+    reviewer = _Reviewer(campaign, budget=budget, prices=prices, packs=packs)
+    for planned in campaign.plan_slices(size):
+        yield tuple(reviewer.review(item) for item in planned)
+
+
+def review_totals(
+    campaign: Campaign,
+    *,
+    size: int = SLICE,
+    budget: Decimal | None = None,
+    prices: PriceTable | None = None,
+    packs: Sequence[RulePack] | None = None,
+) -> CampaignTotals:
+    """The review's totals, counted a slice at a time."""
+    totals = CampaignTotals(budget=budget)
+    for part in review_slices(campaign, size=size, budget=budget, prices=prices, packs=packs):
+        for item in part:
+            totals.add(item)
+    return totals
+
+
+async def submit_campaign(
+    engine: Engine,
+    campaign: Campaign,
+    *,
+    out: Path,
+    budget: Decimal | None = None,
+    prices: PriceTable | None = None,
+    packs: Sequence[RulePack] | None = None,
+    size: int = SLICE,
+) -> tuple[str, CampaignTotals]:
+    """The library path of ``campaign run`` for a campaign too large to hold in memory (a
+    million combinations): plan, review and record a slice of ``size`` combinations at a
+    time, then enqueue every accepted job (read back a page at a time); return the batch id
+    and the review's totals. :func:`wait <reelforge.engine.Engine.wait>` on the batch id
+    runs it to the end.
+
+    What is recorded and enqueued is what :func:`run_campaign` records and enqueues: rejected
+    combinations are recorded ``rejected``, never sent. With a budget the campaign is reviewed
+    once first (counts only) and refused, nothing recorded, when it does not fit. The report
+    is ``compliance.csv`` (one row per combination, written as the slices go) and a
+    ``compliance.json`` holding the totals only.
+    """
+    if budget is not None:
+        totals = await asyncio.to_thread(
+            review_totals, campaign, size=size, budget=budget, prices=prices, packs=packs
+        )
+        totals.check_budget()
+    folder = out / campaign.slug
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_path = folder / REPORT_CSV
+    tmp = csv_path.with_name(f".{csv_path.name}.tmp")
+    totals = CampaignTotals(budget=budget)
+    dimensions = list(campaign.dimensions)
+    with tmp.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(_csv_header(dimensions))
+
+        def slices() -> Iterator[list[SlicedJob]]:
+            reviewed = review_slices(campaign, size=size, budget=budget, prices=prices, packs=packs)
+            for part in reviewed:
+                jobs = []
+                for item in part:
+                    position = totals.combinations
+                    totals.add(item)
+                    writer.writerow(_csv_row(item, dimensions))
+                    c = item.combination
+                    reason = None if item.accepted else item.reason
+                    jobs.append(
+                        SlicedJob(key=c.key, spec=c.spec, position=position, rejected=reason)
+                    )
+                yield jobs
+
+        batch_id = await engine.submit(
+            BatchSlices(name=campaign.slug, slices=slices(), source=campaign.source),
+            out=out,
+            budget=budget,
+        )
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(csv_path)
+    document = {
+        "campaign": campaign.name,
+        "batch": campaign.slug,
+        "brand": campaign.brand,
+        "product_category": campaign.product_category,
+        "big_idea": campaign.big_idea,
+        "dimensions": dimensions,
+        "reviewed_at": time.time(),
+        "totals": totals.to_dict(),
+        "combinations_in": REPORT_CSV,
+    }
+    write_atomic_json(folder / REPORT_JSON, document)
+    return batch_id, totals
 
 
 async def prepare_review(
@@ -405,39 +614,43 @@ def _report_csv(review: CampaignReview) -> str:
     dimensions = list(review.campaign.dimensions)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(
-        [
-            "combination_id",
-            "name",
-            *dimensions,
-            "verdict",
-            "reasons",
-            "model",
-            "seconds",
-            "size",
-            "estimated_cost",
-            "fits_budget",
-            "prompt",
-        ]
-    )
+    writer.writerow(_csv_header(dimensions))
     for item in review.combinations:
-        c = item.combination
-        writer.writerow(
-            [
-                c.id,
-                c.name,
-                *(c.dimensions.get(name, "") for name in dimensions),
-                item.verdict.value,
-                " | ".join(item.compliance.reasons),
-                c.spec.model,
-                c.spec.seconds,
-                c.spec.size,
-                _money(item.estimated_cost) or "",
-                "yes" if item.fits else "no",
-                c.prompt,
-            ]
-        )
+        writer.writerow(_csv_row(item, dimensions))
     return buffer.getvalue()
+
+
+def _csv_header(dimensions: Sequence[str]) -> list[str]:
+    return [
+        "combination_id",
+        "name",
+        *dimensions,
+        "verdict",
+        "reasons",
+        "model",
+        "seconds",
+        "size",
+        "estimated_cost",
+        "fits_budget",
+        "prompt",
+    ]
+
+
+def _csv_row(item: ReviewedCombination, dimensions: Sequence[str]) -> list[object]:
+    c = item.combination
+    return [
+        c.id,
+        c.name,
+        *(c.dimensions.get(name, "") for name in dimensions),
+        item.verdict.value,
+        " | ".join(item.compliance.reasons),
+        c.spec.model,
+        c.spec.seconds,
+        c.spec.size,
+        _money(item.estimated_cost) or "",
+        "yes" if item.fits else "no",
+        c.prompt,
+    ]
 
 
 def _write_text_atomic(path: Path, text: str) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -13,8 +14,8 @@ from reelforge.campaign.errors import CampaignError, CampaignIssue
 from reelforge.campaign.expand import (
     Combination,
     combination_id,
-    combination_names,
-    expand,
+    iter_expand,
+    iter_names,
     matches,
 )
 from reelforge.campaign.load import Checked, context, merge_spec, read_campaign
@@ -137,21 +138,42 @@ class Campaign:
         return slugify(self.name, max_length=64, fallback="campaign")
 
     def plan(self) -> CampaignPlan:
-        """Every combination with its prompt and validated spec. Raises :class:`CampaignError`."""
-        shape = self._checked.shape
-        combinations = expand(self.dimensions, shape.exclude, self.limit, self.seed)
-        names = combination_names(combinations)
+        """Every combination with its prompt and validated spec. Raises :class:`CampaignError`
+        naming every combination that cannot be planned."""
         planned = []
         issues = []
-        base = merge_spec(JobSpec(prompt="x"), shape.defaults, self._checked.base_dir)
-        for name, combination in zip(names, combinations, strict=True):
-            try:
-                planned.append(self._one(base, name, combination))
-            except _PlanProblem as exc:
-                issues.append(exc.issue)
+        for item in self._planned():
+            if isinstance(item, CampaignIssue):
+                issues.append(item)
+            else:
+                planned.append(item)
         if issues:
             raise CampaignError(issues)
         return CampaignPlan(campaign=self.slug, combinations=tuple(planned))
+
+    def plan_slices(self, size: int = 5000) -> Iterator[tuple[PlannedCombination, ...]]:
+        """:meth:`plan` a slice of at most ``size`` combinations at a time, in the same order,
+        without holding the whole plan (a campaign of a million combinations).
+
+        Raises :class:`CampaignError` at the first slice holding a combination that cannot be
+        planned (naming those of that slice), after the slices before it were given.
+        """
+        items = self._planned()
+        while chunk := tuple(itertools.islice(items, size)):
+            issues = [item for item in chunk if isinstance(item, CampaignIssue)]
+            if issues:
+                raise CampaignError(issues)
+            yield tuple(item for item in chunk if isinstance(item, PlannedCombination))
+
+    def _planned(self) -> Iterator[PlannedCombination | CampaignIssue]:
+        shape = self._checked.shape
+        combinations = iter_expand(self.dimensions, shape.exclude, self.limit, self.seed)
+        base = merge_spec(JobSpec(prompt="x"), shape.defaults, self._checked.base_dir)
+        for name, combination in iter_names(self.dimensions, combinations):
+            try:
+                yield self._one(base, name, combination)
+            except _PlanProblem as exc:
+                yield exc.issue
 
     def _one(self, base: JobSpec, name: str, combination: Combination) -> PlannedCombination:
         checked = self._checked

@@ -7,8 +7,9 @@ import contextlib
 import logging
 import shlex
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -24,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from reelforge.batch import Batch
 from reelforge.core.clock import Clock, SystemClock
 from reelforge.core.errors import ConfigError, ErrorCategory
-from reelforge.core.models import JobState
+from reelforge.core.models import JobSpec, JobState
 from reelforge.core.polling import PollPolicy
 from reelforge.core.pricing import PriceTable, default_prices
 from reelforge.engine import context
@@ -49,8 +50,16 @@ from reelforge.store import (
     StoreError,
     lease_owner,
 )
+from reelforge.store import job_id as make_job_id
 
-__all__ = ["EXECUTOR_TTL", "QUEUE_NAME", "Engine", "ensure_not_running"]
+__all__ = [
+    "EXECUTOR_TTL",
+    "QUEUE_NAME",
+    "BatchSlices",
+    "Engine",
+    "SlicedJob",
+    "ensure_not_running",
+]
 
 QUEUE_NAME = "reelforge-submit"
 _RUNNING = ("PENDING", "ENQUEUED")
@@ -65,6 +74,29 @@ _RECORD_SLICE = 5000
 """New jobs a submit records per transaction."""
 _UNSENT = frozenset({JobState.PENDING, JobState.WAITING})
 """Jobs whose create has not been attempted: compliance can still stop them."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SlicedJob:
+    """One job of a :class:`BatchSlices`: its key, spec, place in the batch, and the reasons
+    compliance rejected it (``None``: it may be sent)."""
+
+    key: str
+    spec: JobSpec
+    position: int
+    rejected: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BatchSlices:
+    """A batch too large to hold, for :meth:`Engine.submit`: its jobs come a slice at a time
+    (keys unique across the whole batch, positions increasing)."""
+
+    name: str
+    slices: Iterable[Sequence[SlicedJob]]
+    source: Path | None = None
+
+
 _STARTED = frozenset(JobState) - FINAL - _UNSENT
 """Jobs whose workflow has started: a queued workflow of a waiting job is merely waiting."""
 _DOWNLOADING = frozenset({JobState.COMPLETED, JobState.DOWNLOADING})
@@ -392,7 +424,7 @@ class Engine:
 
     async def submit(
         self,
-        batch: Batch,
+        batch: Batch | BatchSlices,
         *,
         out: Path,
         budget: Decimal | None = None,
@@ -410,10 +442,18 @@ class Engine:
         anything is enqueued. A job already sent is left as it is.
 
         ``flat`` (a one-job batch) writes the job's files straight into ``out/<batch>/``.
+
+        A :class:`BatchSlices` (a batch too large to hold: a million jobs) is recorded a
+        slice at a time as its slices are made, each job carrying its own rejection; nothing
+        is enqueued before the last slice is recorded, so a slice that cannot be made (or
+        names an unknown provider) stops the submit with nothing sent, and running it again
+        continues it.
         """
         store = self.store
-        # Every job's provider must be known and configured before anything is recorded.
-        self.providers.check(job.spec.provider for job in batch.jobs)
+        streamed = isinstance(batch, BatchSlices)
+        if not isinstance(batch, BatchSlices):
+            # Every job's provider must be known and configured before anything is recorded.
+            self.providers.check(job.spec.provider for job in batch.jobs)
         await asyncio.to_thread(
             store.upsert_batch,
             batch.name,
@@ -423,45 +463,97 @@ class Engine:
             budget_usd=budget,
             max_in_flight=self.max_in_flight,
             rpm=self.rpm,
-            flat=flat and len(batch.jobs) == 1,
+            flat=not isinstance(batch, BatchSlices) and flat and len(batch.jobs) == 1,
         )
         await asyncio.to_thread(self.claim, batch.name)
-        new = [
-            NewJob(
-                key=job.key,
-                spec=job.spec,
-                position=job.index,
-                account=self.providers.account(job.spec.provider),
-                estimated_cost=self.prices.estimate(job.spec),
-                rejected=(rejected or {}).get(job.key),
-            )
-            for job in batch.jobs
-        ]
-        if len({item.key for item in new}) < len(new):
-            await asyncio.to_thread(store.add_jobs, batch.name, new)  # refuses, records nothing
-        # A large batch is recorded a slice per transaction: each write transaction holds the
-        # database's writer lock, and one of minutes would hold up every other writer (this
-        # process's own lease renewal included). Recording is idempotent, so a run stopped
-        # half-way is continued by running it again.
-        for start in range(0, len(new), _RECORD_SLICE):
-            await asyncio.to_thread(store.add_jobs, batch.name, new[start : start + _RECORD_SLICE])
+        if isinstance(batch, BatchSlices):
+            await self._record_slices(batch)
+        else:
+            new = [
+                NewJob(
+                    key=job.key,
+                    spec=job.spec,
+                    position=job.index,
+                    account=self.providers.account(job.spec.provider),
+                    estimated_cost=self.prices.estimate(job.spec),
+                    rejected=(rejected or {}).get(job.key),
+                )
+                for job in batch.jobs
+            ]
+            if len({item.key for item in new}) < len(new):
+                await asyncio.to_thread(store.add_jobs, batch.name, new)  # refuses, records nothing
+            # A large batch is recorded a slice per transaction: each write transaction holds
+            # the database's writer lock, and one of minutes would hold up every other writer
+            # (this process's own lease renewal included). Recording is idempotent, so a run
+            # stopped half-way is continued by running it again.
+            for start in range(0, len(new), _RECORD_SLICE):
+                part = new[start : start + _RECORD_SLICE]
+                await asyncio.to_thread(store.add_jobs, batch.name, part)
         # Before anything is sent: a job this database never tried may have been paid for
-        # under another database (its job.json in the output folder says so).
-        for line in await asyncio.to_thread(
-            adopt_from_out, store, batch.name, window=self.reconcile_policy.window
-        ):
-            log.warning("batch %s: %s", batch.name, line)
-        if rejected:
+        # under another database (its job.json in the output folder says so). No job.json
+        # there, nothing to adopt (and a large batch's rows are not all read).
+        if await asyncio.to_thread(self._has_job_records, batch.name):
+            for line in await asyncio.to_thread(
+                adopt_from_out, store, batch.name, window=self.reconcile_policy.window
+            ):
+                log.warning("batch %s: %s", batch.name, line)
+        if rejected and not streamed:
             await asyncio.to_thread(self._reject, batch.name, rejected)
         # As resume(), with the first workflows of jobs that have none enqueued in bulk.
         await asyncio.to_thread(self.claim, batch.name)
         await self._enqueue_unfinished(batch.name)
         return batch.name
 
+    async def _record_slices(self, batch: BatchSlices) -> None:
+        """Record a :class:`BatchSlices` a slice per transaction, each slice made (in a
+        thread: making it may take a while) just before it is recorded."""
+        store = self.store
+        slices = iter(batch.slices)
+        while (part := await asyncio.to_thread(next, slices, None)) is not None:
+            self.providers.check(job.spec.provider for job in part)
+            new = [
+                NewJob(
+                    key=job.key,
+                    spec=job.spec,
+                    position=job.position,
+                    account=self.providers.account(job.spec.provider),
+                    estimated_cost=self.prices.estimate(job.spec),
+                    rejected=job.rejected,
+                )
+                for job in part
+            ]
+            await asyncio.to_thread(store.add_jobs, batch.name, new)
+            reasons = {job.key: job.rejected for job in part if job.rejected is not None}
+            if reasons:
+                await asyncio.to_thread(self._reject_keys, batch.name, reasons)
+
+    def _has_job_records(self, batch_id: str) -> bool:
+        """Whether the batch's output folder holds a ``job.json`` where adoption looks."""
+        row = self.store.get_batch(batch_id)
+        folder = Path(row.out_dir) / row.name
+        if not folder.is_dir():
+            return False
+        if row.flat:
+            return (folder / "job.json").exists()
+        return any(path.is_file() for path in folder.glob("*/job.json"))
+
     def _reject(self, batch_id: str, rejected: Mapping[str, str]) -> None:
         for job in self.store.jobs(batch_id):
             reason = rejected.get(job.key)
             if reason is not None and job.state in _UNSENT:
+                self.store.transition(
+                    job.id,
+                    JobState.REJECTED,
+                    expect=_UNSENT,
+                    category=ErrorCategory.COMPLIANCE,
+                    error=reason,
+                )
+
+    def _reject_keys(self, batch_id: str, rejected: Mapping[str, str]) -> None:
+        """:meth:`_reject` for a few keys, each job read on its own."""
+        for key, reason in rejected.items():
+            job = self.store.get_job(make_job_id(batch_id, key))
+            if job.state in _UNSENT:
                 self.store.transition(
                     job.id,
                     JobState.REJECTED,
@@ -521,13 +613,25 @@ class Engine:
         batch) has it enqueued together with up to ``_ENQUEUE_CHUNK - 1`` others, in one
         transaction that skips any id already there (so a workflow enqueued meanwhile by
         another process is kept, never doubled). Every other job (a workflow already exists,
-        or it is downloading) goes through :meth:`_ensure_workflow` one by one.
+        or it is downloading) goes through :meth:`_ensure_workflow` one by one. The jobs are
+        read a page of a few columns at a time (a batch may hold a million).
         """
-        unfinished = [job for job in self.store.jobs(batch_id) if job.state not in FINAL]
         dbos = _dbos_instance()
-        for start in range(0, len(unfinished), _ENQUEUE_CHUNK):
-            chunk = unfinished[start : start + _ENQUEUE_CHUNK]
-            first = {numbered(job.id, 1): job for job in chunk if job.state not in _DOWNLOADING}
+        count = 0
+        after: tuple[int, str] | None = None
+        while True:
+            chunk = await asyncio.to_thread(
+                self.store.job_page, batch_id, after=after, limit=_ENQUEUE_CHUNK, skip=FINAL
+            )
+            if not chunk:
+                return count
+            count += len(chunk)
+            after = (chunk[-1][2], chunk[-1][0])
+            first = {
+                numbered(ident, 1): (ident, position, account)
+                for ident, state, position, account in chunk
+                if state not in _DOWNLOADING
+            }
             known: set[str] = set()
             if first:
                 listed = await DBOS.list_workflows_async(
@@ -535,27 +639,26 @@ class Engine:
                 )
                 known = {w.workflow_id for w in listed}
             statuses = []
-            for workflow_id, job in first.items():
+            for workflow_id, (ident, position, account) in first.items():
                 if workflow_id in known:
                     continue
                 status = prepare_enqueued_workflow(
                     dbos,
                     job_workflow,
-                    (job.id,),
+                    (ident,),
                     {},
                     queue_name=QUEUE_NAME,
                     workflow_id=workflow_id,
-                    queue_partition_key=job.account,
+                    queue_partition_key=account,
                 )
-                status["priority"] = min(job.position + 1, 2**31 - 1)
+                status["priority"] = min(position + 1, 2**31 - 1)
                 statuses.append(status)
             if statuses:
                 await asyncio.to_thread(dbos._sys_db.init_workflows, statuses)
             bulk = {s["workflow_uuid"] for s in statuses}
-            for job in chunk:
-                if numbered(job.id, 1) not in bulk:
-                    await self._ensure_workflow(job)
-        return len(unfinished)
+            for ident, _, _, _ in chunk:
+                if numbered(ident, 1) not in bulk:
+                    await self._ensure_workflow(await asyncio.to_thread(self.store.get_job, ident))
 
     async def wait(
         self,

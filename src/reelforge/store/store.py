@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, Unpack
 
-from sqlalchemy import Engine, Select, func, select
+from sqlalchemy import Engine, Select, func, select, tuple_
 
 from reelforge.core.errors import ErrorCategory, InvalidSpecError
 from reelforge.core.models import JobState, Variant
@@ -201,6 +201,31 @@ class Store:
                     )
                     _ledger.settle(conn, job_id, Decimal(0), now=now, released=True)
             return len(fresh)
+
+    def job_page(
+        self,
+        batch_id: str,
+        *,
+        after: tuple[int, str] | None = None,
+        limit: int = 1000,
+        skip: Iterable[JobState] = (),
+    ) -> list[tuple[str, JobState, int, str]]:
+        """``(id, state, position, account)`` of up to ``limit`` jobs of the batch in file
+        order, from just after ``after`` (a ``(position, id)`` from the page before), leaving
+        out jobs in ``skip``: a large batch read a page of a few columns at a time."""
+        query = (
+            select(jobs.c.id, jobs.c.state, jobs.c.position, jobs.c.account)
+            .where(jobs.c.batch_id == batch_id)
+            .order_by(jobs.c.position, jobs.c.id)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(tuple_(jobs.c.position, jobs.c.id) > tuple_(*after))
+        left_out = [JobState(s).value for s in skip]
+        if left_out:
+            query = query.where(jobs.c.state.not_in(left_out))
+        with read(self._engine) as conn:
+            return [(i, JobState(s), p, a) for i, s, p, a in conn.execute(query)]
 
     def get_job(self, job_id: str) -> JobRow:
         """The job; :class:`~reelforge.store.errors.JobNotFoundError` if there is none."""
