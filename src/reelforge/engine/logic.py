@@ -573,8 +573,7 @@ async def poll(job_id: str, strikes: int = 0) -> Polled:
         records.observe(
             ctx, job.account, records.POLL_HINT, supported=status.poll_after is not None
         )
-        records.apply_status(ctx, job_id, status)
-        job = store.get_job(job_id)
+        job = records.apply_status(ctx, job_id, status)
         if _timed_out(ctx, job):
             # This check was the last one: the job stays reconcilable with its remote id.
             records.time_out(ctx, job_id, status.state.value)

@@ -15,6 +15,7 @@ from reelforge.core.naming import is_safe_component
 from reelforge.engine.context import EngineContext
 from reelforge.engine.outcome import FINAL, local_state
 from reelforge.store import JobRow, Store
+from reelforge.store._sql import clamp_progress
 
 __all__ = [
     "POLL_HINT",
@@ -38,16 +39,19 @@ POLL_HINT = "poll_hint"
 _MOVING = frozenset({JobState.QUEUED, JobState.IN_PROGRESS})
 
 
-def apply_status(ctx: EngineContext, job_id: str, status: RemoteStatus) -> None:
-    """Record a fetched status: progress while running, the ending when it ends."""
+def apply_status(ctx: EngineContext, job_id: str, status: RemoteStatus) -> JobRow:
+    """Record a fetched status: progress while running, the ending when it ends. Returns the
+    job's row after it; a status that changes nothing writes nothing."""
     store = ctx.store
     job = store.get_job(job_id)
     if job.state not in _MOVING:
-        return
+        return job
     state, category = local_state(status.state)
     if state in _MOVING:
+        if state is job.state and clamp_progress(status.progress) == job.progress:
+            return job
         store.record_progress(job_id, state, status.progress)
-        return
+        return store.get_job(job_id)
     if state is JobState.COMPLETED:
         store.transition(
             job_id,
@@ -61,7 +65,7 @@ def apply_status(ctx: EngineContext, job_id: str, status: RemoteStatus) -> None:
             ctx.durations.record(
                 job.model, job.seconds, job.size, status.completed_at - status.created_at
             )
-        return
+        return store.get_job(job_id)
     error = status.error
     if status.state is RemoteState.EXPIRED and job.estimated_cost is not None:
         store.settle(job_id, job.estimated_cost)  # made (and billed) before its files went
@@ -72,6 +76,7 @@ def apply_status(ctx: EngineContext, job_id: str, status: RemoteStatus) -> None:
         category=(error.category if error else category) or ErrorCategory.GENERATION_FAILED,
         error=error.message if error else f"the provider reports the job {status.state.value}",
     )
+    return store.get_job(job_id)
 
 
 _RUNNING_ORDER = {JobState.QUEUED: 0, JobState.IN_PROGRESS: 1}

@@ -65,6 +65,8 @@ QUEUE_NAME = "reelforge-submit"
 _RUNNING = ("PENDING", "ENQUEUED")
 _MAX_RESTARTS = 3
 _DOWNLOADS_AT_ONCE = 8
+_DOWNLOAD_QUEUE_POLL = 1.0
+"""Seconds between looks at the download queue (see :meth:`Engine.__aenter__`)."""
 _WAKE_CHECK_INTERVAL = 0.25
 """Seconds between DBOS's looks for messages to waiting workflows (one indexed query per
 waiting workflow, which holds an in-flight slot, so a few at a time)."""
@@ -271,7 +273,9 @@ class Engine:
         await DBOS.register_queue_async(
             DOWNLOAD_QUEUE,
             worker_concurrency=_DOWNLOADS_AT_ONCE,
-            polling_interval_sec=self._queue_poll_interval,
+            # Only downloads a watcher starts wait here (a job workflow starts its own): a
+            # slower poll costs them at most a second and saves its CPU all run long.
+            polling_interval_sec=max(self._queue_poll_interval, _DOWNLOAD_QUEUE_POLL),
             on_conflict="always_update",
         )
         await self.recover_dead_executors()

@@ -4,8 +4,9 @@ The job workflow holds one of the account's in-flight slots (its queue is partit
 account) from admission until the provider reports the job finished — or, for a create whose
 outcome cannot be found out (an endpoint that cannot list), until the job's timeout has passed
 since the create was sent: the provider may still be running it. Downloading does not
-need the provider's capacity, so it runs as a workflow of its own on the download queue, and
-the slot goes to the next job at once.
+need the provider's capacity, so it runs as a workflow of its own, started by the job workflow
+as it returns (a child workflow, in the same process), and the slot goes to the next job at
+once. A download a watcher starts for a job whose workflow is gone goes on the download queue.
 
 Workflow ids follow :mod:`reelforge.engine.workflow_ids` (the job's id; its download's
 ``<job>.download.<attempt>``). Enqueueing either twice is harmless. Control flow depends only
@@ -82,10 +83,11 @@ async def job_workflow(job_id: str) -> str:
         history.append(Observation(at=polled.at, progress=polled.progress))
 
     if state in (JobState.COMPLETED, JobState.DOWNLOADING):
-        queue = await DBOS.retrieve_queue_async(DOWNLOAD_QUEUE)
-        assert queue is not None
+        # Started at once in this process (a child workflow, recovered like any other), not
+        # enqueued: no wait for the download queue's next poll. The same id enqueued by a
+        # watcher (:meth:`Engine.take_over`) or started already is the same workflow.
         with SetWorkflowID(download_id(job_id, polled.attempt)):
-            await queue.enqueue_async(download_workflow, job_id)
+            await DBOS.start_workflow_async(download_workflow, job_id)
     return state.value
 
 
