@@ -52,7 +52,22 @@ def test_expected_duration_of_similar_jobs_guides_blind_checks() -> None:
 def test_jitter_stays_within_its_fraction() -> None:
     policy = PollPolicy(jitter=0.1)
     rng = random.Random(1)
-    delays = [policy.next_delay([], hint=10.0, rng=rng) for _ in range(200)]
+    delays = [policy.next_delay([], expected=10.0, rng=rng) for _ in range(200)]
     assert min(delays) >= 9.0
     assert max(delays) <= 11.0
+    assert min(delays) < 9.5
+    assert max(delays) > 10.5  # both ways
     assert len(set(delays)) > 100
+
+
+def test_a_check_the_hint_decides_is_never_sooner_and_only_a_little_later() -> None:
+    policy = PollPolicy(jitter=0.1)
+    rng = random.Random(1)
+    delays = [policy.next_delay([], hint=10.0, rng=rng) for _ in range(200)]
+    assert min(delays) >= 10.0
+    assert max(delays) <= 10.0 * (1 + 0.1 / 4)
+    assert len(set(delays)) > 100
+    # A longer estimate from the progress rate overrides the hint: jittered both ways again.
+    history = [Observation(at=10.0, progress=20), Observation(at=20.0, progress=40)]
+    rated = [policy.next_delay(history, hint=5.0, rng=rng) for _ in range(200)]
+    assert min(rated) < 30 * 1.05 < max(rated)

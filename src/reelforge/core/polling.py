@@ -3,8 +3,9 @@
 The server's hint (``openai-poll-after-ms``) is the earliest next check. The finish time is
 estimated from the progress rate seen so far (or, with nothing better, from how long similar
 jobs took), and the next check is aimed just past it — between a floor and a ceiling, with
-jitter so that many pollers spread out. The policy is pure: it reads observations and returns
-seconds, so it is tested without waiting.
+jitter so that many pollers spread out (a check the hint decides is never made sooner than
+the hint, and at most a quarter of the jitter later). The policy is pure: it reads
+observations and returns seconds, so it is tested without waiting.
 
 A job whose provider pushes its completion (webhooks on: ``reelforge serve`` wakes the job's
 workflow when the provider says it ended) is polled only as a safety net, every
@@ -65,12 +66,17 @@ class PollPolicy:
         ``pushed``: the provider pushes the job's completion, so this check is only the safety
         net (at least :attr:`safety_net` seconds away, or a quarter of the timeout if less).
         """
-        delay = self._estimate(history, hint=hint, started_at=started_at, expected=expected)
-        delay = min(self.ceiling, max(self.floor, delay))
+        estimate = self._estimate(history, hint=hint, started_at=started_at, expected=expected)
+        delay = min(self.ceiling, max(self.floor, estimate))
         if pushed:
             delay = max(delay, min(self.safety_net, self.timeout / 4))
         if self.jitter:
-            delay *= 1 + (rng or random).uniform(-self.jitter, self.jitter)
+            if hint is not None and estimate == hint and not pushed:
+                # The server said when: never sooner, and only a little later (enough that
+                # pollers given the same hint do not ask in step).
+                delay *= 1 + (rng or random).uniform(0.0, self.jitter / 4)
+            else:
+                delay *= 1 + (rng or random).uniform(-self.jitter, self.jitter)
         return max(0.0, delay)
 
     def _estimate(
