@@ -35,10 +35,11 @@ from reelforge.engine.outcome import FINAL
 from reelforge.engine.reconcile import ReconcilePolicy
 from reelforge.engine.workflow import (
     DOWNLOAD_QUEUE,
+    WAKE_TOPIC,
     download_workflow,
     job_workflow,
 )
-from reelforge.engine.workflow_ids import download_id, job_of, numbered
+from reelforge.engine.workflow_ids import download_id, is_download, job_of, numbered
 from reelforge.providers.base import PushesCompletions
 from reelforge.providers.registry import Providers
 from reelforge.store import (
@@ -322,10 +323,13 @@ class Engine:
         wait the process could stop DBOS between the two, and the next engine would replay the
         workflow for nothing. Not waited for: workflows of jobs still running (another batch's,
         say) and of jobs in review, which may hold their slot until the job's timeout; they
-        continue in the next engine.
+        continue in the next engine. A job workflow of an ended job that waits for its next
+        check (one this process recovered from a dead one, whose job another process ended) is
+        woken, so it finishes now instead of being interrupted mid-wait.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
+        woken: set[str] = set()
         while loop.time() < deadline:
             running = await DBOS.list_workflows_async(
                 executor_id=self.executor_id, status="PENDING", load_input=False, load_output=False
@@ -336,6 +340,16 @@ class Engine:
             ended = await asyncio.to_thread(self._ended, jobs)
             if not ended:
                 return
+            for workflow in running:
+                workflow_id = workflow.workflow_id
+                if (
+                    not is_download(workflow_id)
+                    and job_of(workflow_id) in ended
+                    and workflow_id not in woken
+                ):
+                    woken.add(workflow_id)
+                    with contextlib.suppress(Exception):
+                        await DBOS.send_async(workflow_id, None, WAKE_TOPIC)
             await asyncio.sleep(0.02)
 
     def _ended(self, job_ids: set[str]) -> set[str]:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["download_id", "job_of", "numbered", "run_number"]
+__all__ = ["download_id", "is_download", "job_of", "numbered", "run_number"]
 
 _JOB_RE = re.compile(r"(.+?)(?:\.download\.\d+)?(?:~\d+)?")
+_DOWNLOAD_RE = re.compile(r".+?\.download\.\d+(?:~\d+)?")
 
 
 def download_id(job_id: str, attempt: int) -> str:
@@ -38,3 +39,8 @@ def job_of(workflow_id: str) -> str:
     """The job id a job or download workflow belongs to."""
     match = _JOB_RE.fullmatch(workflow_id)
     return match.group(1) if match else workflow_id
+
+
+def is_download(workflow_id: str) -> bool:
+    """Whether ``workflow_id`` is a download workflow's (not a job workflow's)."""
+    return _DOWNLOAD_RE.fullmatch(workflow_id) is not None
