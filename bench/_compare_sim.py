@@ -51,6 +51,11 @@ class SimProcess:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def base_url(self) -> str:
         """The API base URL for clients: ``http://127.0.0.1:PORT/v1``."""
         return f"{self.root}/v1"

@@ -15,7 +15,10 @@ For each worker count N, on a fresh database (PostgreSQL with ``--db URL``, or S
 Figures per worker count: jobs done, wall from the workers' start to the last job's end,
 jobs/second over that wall and over the steady part (first job ended → last job ended), the
 workers' CPU seconds per 1,000 jobs (all workers together), the speed-up against one worker,
-and the largest worker's peak RSS. Needs ``reelforge worker`` and ``reelforge run --detach``.
+the largest worker's peak RSS, the simulator's CPU seconds per 1,000 jobs, and how busy the
+machine's cores were meanwhile (``/proc/stat``: every process, the database server's too): a
+machine near 100% cannot go faster with more workers. Needs ``reelforge worker`` and
+``reelforge run --detach``.
 
     python bench/workers_throughput.py --db postgresql://reelforge@127.0.0.1:55436/ \
         [--jobs 400] [--workers 1,2] [--cap 64] [--concurrency 32] [--time-scale 2000]
@@ -63,6 +66,11 @@ class Outcome:
     steady: float
     cpu: float
     peak_rss_mib: float
+    sim_cpu: float = 0.0
+    """The simulator's CPU seconds while the workers ran (it shares the machine's cores)."""
+    busy: float = 0.0
+    """The whole machine's CPU use while the workers ran, 0-1 of all its cores (every process:
+    workers, simulator, database server, anything else running)."""
     note: str = ""
 
 
@@ -167,6 +175,7 @@ def run_one(args: argparse.Namespace, workers: int, root: Path) -> Outcome:
         if args.concurrency:
             command += ["--concurrency", str(args.concurrency)]
         processes = []
+        sim_before, machine_before = _process_cpu(sim.pid), _machine_cpu()
         started = time.perf_counter()
         for index in range(workers):
             log = (workdir / f"worker-{index}.log").open("wb")
@@ -176,24 +185,10 @@ def run_one(args: argparse.Namespace, workers: int, root: Path) -> Outcome:
                     command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir
                 )
             )
-        first_end: float | None = None
-        total, ended, done = args.jobs, 0, 0
-        note = ""
-        deadline = started + args.timeout
-        while time.perf_counter() < deadline:
-            total, ended, done = _counts(store)
-            now = time.perf_counter()
-            if ended and first_end is None:
-                first_end = now
-            if ended >= total:
-                break
-            if all(p.poll() is not None for p in processes):
-                note = "every worker exited before the batch ended"
-                break
-            time.sleep(0.2)
-        else:
-            note = f"stopped after {args.timeout:.0f} s"
+        ended, done, first_end, note = _watch(store, processes, timeout=args.timeout)
         last_end = time.perf_counter()
+        sim_cpu = _process_cpu(sim.pid) - sim_before
+        busy = _busy(machine_before, _machine_cpu())
         cpu, peak = _stop(processes)
         if done < ended:
             errors = Counter(
@@ -211,8 +206,57 @@ def run_one(args: argparse.Namespace, workers: int, root: Path) -> Outcome:
         steady=last_end - (first_end or started),
         cpu=cpu,
         peak_rss_mib=peak,
+        sim_cpu=sim_cpu,
+        busy=busy,
         note=note,
     )
+
+
+def _watch(
+    store: Store, processes: list[subprocess.Popen[bytes]], *, timeout: float
+) -> tuple[int, int, float | None, str]:
+    """Read the batch's state every 0.2 s until every job ended (or the workers all exited,
+    or ``timeout`` seconds passed): jobs ended and done, when the first ended, and why it
+    stopped early (empty when it did not)."""
+    first_end: float | None = None
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        total, ended, done = _counts(store)
+        if ended and first_end is None:
+            first_end = time.perf_counter()
+        if ended >= total:
+            return ended, done, first_end, ""
+        if all(p.poll() is not None for p in processes):
+            return ended, done, first_end, "every worker exited before the batch ended"
+        time.sleep(0.2)
+    total, ended, done = _counts(store)
+    return ended, done, first_end, f"stopped after {timeout:.0f} s"
+
+
+def _process_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) process ``pid`` has used so far, from ``/proc``."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_cpu() -> tuple[int, int]:
+    """(busy, total) clock ticks of all cores so far, from ``/proc/stat``."""
+    try:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
+def _busy(before: tuple[int, int], after: tuple[int, int]) -> float:
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else 0.0
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -269,7 +313,8 @@ def main(argv: list[str] | None = None) -> None:
     print()
     header = (
         "workers | enqueue (s) | jobs done / ended | wall (s) | jobs/s | steady jobs/s | "
-        "speed-up | CPU s per 1k jobs | largest peak RSS (MiB)"
+        "speed-up | CPU s per 1k jobs | largest peak RSS (MiB) | simulator CPU s per 1k jobs | "
+        "machine busy"
     )
     print(f"| {header} |")
     print("|" + "---|" * (header.count("|") + 1))
@@ -288,6 +333,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{rate / base:.2f}x" if base else "—",
             f"{o.cpu * 1000 / max(o.ended, 1):.0f}",
             f"{o.peak_rss_mib:.0f}",
+            f"{o.sim_cpu * 1000 / max(o.ended, 1):.0f}",
+            f"{o.busy:.0%}",
         ]
         print("| " + " | ".join(cells) + " |" + (f" {o.note}" if o.note else ""))
     print()
