@@ -583,13 +583,17 @@ class Engine:
     async def resume(self, batch_id: str) -> int:
         """Make sure every unfinished job of the batch has a live workflow; return how many.
 
-        Claims the batch for this process first (:meth:`claim`)."""
+        Claims the batch for this process first (:meth:`claim`). A job is started again only
+        when no workflow of it runs and its row did not move while that was looked up (see
+        :meth:`_stalled`): a job some worker's workflow moved on meanwhile is left to it."""
         await asyncio.to_thread(self.claim, batch_id)
         count = 0
-        for job in self.store.jobs(batch_id):
+        for job in await asyncio.to_thread(self.store.jobs, batch_id):
             if job.state in FINAL:
                 continue
-            await self._ensure_workflow(job)
+            stalled = await self._stalled(job)
+            if stalled is not None:
+                await self._ensure_workflow(stalled[0])
             count += 1
         return count
 
@@ -762,7 +766,7 @@ class Engine:
         """Claim a batch other processes may be working on (:meth:`claim`) and start a workflow
         for each unfinished job that has none running; return how many were started.
 
-        Unlike :meth:`resume` it starts nothing for a job that moves while it looks (its
+        Like :meth:`resume` it starts nothing for a job that moves while it looks (its
         workflow is alive in some process), so it is safe beside running workers."""
         await asyncio.to_thread(self.claim, batch_id)
         count = 0
