@@ -190,29 +190,33 @@ class CampaignReview:
             value=str(self.budget),
         )
 
+    def totals(self) -> CampaignTotals:
+        """The review's counts, as a streamed review counts them."""
+        totals = CampaignTotals(budget=self.budget)
+        for item in self.combinations:
+            totals.add(item)
+        return totals
+
     def to_dict(self) -> dict[str, object]:
         """The JSON form of the whole review (``campaign plan --json``, ``compliance.json``)."""
-        campaign = self.campaign
         return {
-            "campaign": campaign.name,
-            "batch": self.batch_name,
-            "brand": campaign.brand,
-            "product_category": campaign.product_category,
-            "big_idea": campaign.big_idea,
-            "dimensions": list(campaign.dimensions),
-            "reviewed_at": self.reviewed_at,
-            "totals": {
-                "combinations": len(self.combinations),
-                "accepted": len(self.accepted),
-                "with_warnings": sum(1 for c in self.accepted if c.verdict is Verdict.WARN),
-                "rejected": len(self.rejected),
-                "estimated_cost": _money(self.estimated_total),
-                "budget": _money(self.budget),
-                "fitting": len(self.fitting),
-                "over_budget": self.over_budget,
-            },
+            **_report_head(self.campaign, self.batch_name, self.reviewed_at),
+            "totals": self.totals().to_dict(),
             "combinations": [c.to_dict() for c in self.combinations],
         }
+
+
+def _report_head(campaign: Campaign, batch: str, reviewed_at: float) -> dict[str, object]:
+    """What a review's JSON says before its totals: the campaign, its batch and when."""
+    return {
+        "campaign": campaign.name,
+        "batch": batch,
+        "brand": campaign.brand,
+        "product_category": campaign.product_category,
+        "big_idea": campaign.big_idea,
+        "dimensions": list(campaign.dimensions),
+        "reviewed_at": reviewed_at,
+    }
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -483,13 +487,7 @@ async def submit_campaign(
         os.fsync(fh.fileno())
     tmp.replace(csv_path)
     document = {
-        "campaign": campaign.name,
-        "batch": campaign.slug,
-        "brand": campaign.brand,
-        "product_category": campaign.product_category,
-        "big_idea": campaign.big_idea,
-        "dimensions": dimensions,
-        "reviewed_at": time.time(),
+        **_report_head(campaign, campaign.slug, time.time()),
         "totals": totals.to_dict(),
         "combinations_in": REPORT_CSV,
     }

@@ -57,16 +57,7 @@ def expand(
     The sample ranks each combination by SHA-256 of ``(seed, id)``, keeps the ``limit`` lowest
     and returns them in product order: the same on every machine, and a larger limit only adds.
     """
-    names = list(dimensions)
-    product = [
-        tuple(zip(names, values, strict=True))
-        for values in itertools.product(*(dimensions[name] for name in names))
-    ]
-    kept = [c for c in product if not any(matches(c, partial) for partial in exclude)]
-    if limit is None or len(kept) <= limit:
-        return kept
-    ranked = sorted(range(len(kept)), key=lambda i: (_rank(seed, kept[i]), i))
-    return [kept[i] for i in sorted(ranked[:limit])]
+    return list(iter_expand(dimensions, exclude, limit, seed))
 
 
 def iter_expand(

@@ -14,8 +14,7 @@ from reelforge.core.models import DownloadResult, JobState, RemoteState, RemoteS
 from reelforge.core.naming import is_safe_component
 from reelforge.engine.context import EngineContext
 from reelforge.engine.outcome import FINAL, local_state
-from reelforge.store import JobRow, Store
-from reelforge.store._sql import clamp_progress
+from reelforge.store import JobRow, Store, clamp_progress
 
 __all__ = [
     "POLL_HINT",

@@ -488,14 +488,7 @@ class Engine:
             await self._record_slices(batch)
         else:
             new = [
-                NewJob(
-                    key=job.key,
-                    spec=job.spec,
-                    position=job.index,
-                    account=self.providers.account(job.spec.provider),
-                    estimated_cost=self.prices.estimate(job.spec),
-                    rejected=(rejected or {}).get(job.key),
-                )
+                self._new_job(job.key, job.spec, job.index, (rejected or {}).get(job.key))
                 for job in batch.jobs
             ]
             if len({item.key for item in new}) < len(new):
@@ -529,21 +522,22 @@ class Engine:
         slices = iter(batch.slices)
         while (part := await asyncio.to_thread(next, slices, None)) is not None:
             self.providers.check(job.spec.provider for job in part)
-            new = [
-                NewJob(
-                    key=job.key,
-                    spec=job.spec,
-                    position=job.position,
-                    account=self.providers.account(job.spec.provider),
-                    estimated_cost=self.prices.estimate(job.spec),
-                    rejected=job.rejected,
-                )
-                for job in part
-            ]
+            new = [self._new_job(job.key, job.spec, job.position, job.rejected) for job in part]
             await asyncio.to_thread(store.add_jobs, batch.name, new)
             reasons = {job.key: job.rejected for job in part if job.rejected is not None}
             if reasons:
                 await asyncio.to_thread(self._reject_keys, batch.name, reasons)
+
+    def _new_job(self, key: str, spec: JobSpec, position: int, rejected: str | None) -> NewJob:
+        """A job to record: its account and estimate from this engine's providers and prices."""
+        return NewJob(
+            key=key,
+            spec=spec,
+            position=position,
+            account=self.providers.account(spec.provider),
+            estimated_cost=self.prices.estimate(spec),
+            rejected=rejected,
+        )
 
     def _has_job_records(self, batch_id: str) -> bool:
         """Whether the batch's output folder holds a ``job.json`` where adoption looks."""
@@ -558,27 +552,24 @@ class Engine:
     def _reject(self, batch_id: str, rejected: Mapping[str, str]) -> None:
         for job in self.store.jobs(batch_id):
             reason = rejected.get(job.key)
-            if reason is not None and job.state in _UNSENT:
-                self.store.transition(
-                    job.id,
-                    JobState.REJECTED,
-                    expect=_UNSENT,
-                    category=ErrorCategory.COMPLIANCE,
-                    error=reason,
-                )
+            if reason is not None:
+                self._reject_job(job, reason)
 
     def _reject_keys(self, batch_id: str, rejected: Mapping[str, str]) -> None:
         """:meth:`_reject` for a few keys, each job read on its own."""
         for key, reason in rejected.items():
-            job = self.store.get_job(make_job_id(batch_id, key))
-            if job.state in _UNSENT:
-                self.store.transition(
-                    job.id,
-                    JobState.REJECTED,
-                    expect=_UNSENT,
-                    category=ErrorCategory.COMPLIANCE,
-                    error=reason,
-                )
+            self._reject_job(self.store.get_job(make_job_id(batch_id, key)), reason)
+
+    def _reject_job(self, job: JobRow, reason: str) -> None:
+        """Compliance blocked ``job``: ``rejected`` if it has not been sent yet."""
+        if job.state in _UNSENT:
+            self.store.transition(
+                job.id,
+                JobState.REJECTED,
+                expect=_UNSENT,
+                category=ErrorCategory.COMPLIANCE,
+                error=reason,
+            )
 
     async def resume(self, batch_id: str) -> int:
         """Make sure every unfinished job of the batch has a live workflow; return how many.

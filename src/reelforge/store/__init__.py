@@ -7,6 +7,7 @@ use one method per step: every method is one short transaction.
 from reelforge.store._executors import ExecutorRow
 from reelforge.store._leases import SinkLease, lease_owner
 from reelforge.store._ledger import BRAND_LABEL, CostGrouping
+from reelforge.store._sql import clamp_progress
 from reelforge.store.errors import (
     BatchNotFoundError,
     IllegalTransitionError,
@@ -63,6 +64,7 @@ __all__ = [
     "account_id",
     "can_retry",
     "can_transition",
+    "clamp_progress",
     "fingerprint",
     "job_id",
     "lease_owner",
