@@ -153,7 +153,8 @@ async def admit(job_id: str) -> Admitted:
                 error=reason,
             )
             return Admitted(state=store.get_job(job_id).state)
-    store.transition(job_id, JobState.WAITING, expect={JobState.PENDING})
+    if store.transition(job_id, JobState.WAITING, expect={JobState.PENDING}):
+        return Admitted(state=JobState.WAITING)
     return Admitted(state=store.get_job(job_id).state)
 
 
@@ -197,7 +198,7 @@ async def submit(job_id: str, strikes: int = 0, since: float | None = None) -> S
     policy = ctx.reconcile
     token = store.record_intent(job_id, window=policy.window)
     try:
-        records.write_job_file(store, store.get_job(job_id), state=JobState.SUBMITTING)
+        records.write_job_file(store, job_id, state=JobState.SUBMITTING)
     except OSError as exc:
         # No evidence on disk, no create: nothing was sent.
         store.clear_intent(
@@ -214,9 +215,8 @@ async def submit(job_id: str, strikes: int = 0, since: float | None = None) -> S
     except ProviderError as exc:
         return await _after_failed_create(ctx, job_id, token, exc, since)
     crash_point(CrashPoint.BEFORE_REMOTE_ID_STORED)
-    _adopt(ctx, job_id, token, status)
+    job = _adopt(ctx, job_id, token, status)
     crash_point(CrashPoint.AFTER_REMOTE_ID_STORED)
-    job = store.get_job(job_id)
     return Submitted(
         state=job.state,
         hint=status.poll_after,
@@ -300,13 +300,15 @@ async def _after_failed_create(
     return Submitted(state=store.get_job(job_id).state)
 
 
-def _adopt(ctx: EngineContext, job_id: str, token: str, status: RemoteStatus) -> None:
+def _adopt(ctx: EngineContext, job_id: str, token: str, status: RemoteStatus) -> JobRow:
+    """Record the provider's id (and state) for the job; return the job as it is now."""
     _record_remote(ctx, job_id, token, status)
-    job = ctx.store.get_job(job_id)
-    if job.remote_id is not None:
+    record = ctx.store.job_record(job_id)
+    if record.job.remote_id is not None:
         # The output folder records the remote id too: paid-for evidence beside the files.
         with contextlib.suppress(OSError, ValueError):
-            records.write_job_file(ctx.store, job, state=job.state)
+            records.write_record(record)
+    return record.job
 
 
 def _record_remote(ctx: EngineContext, job_id: str, token: str, status: RemoteStatus) -> None:
@@ -363,9 +365,9 @@ async def _reconcile(ctx: EngineContext, job: JobRow, strikes: int = 0) -> Submi
     if decision.verdict is Verdict.ADOPT:
         assert decision.adopted is not None
         store.record_note(job.id, f"reconciled: adopted {decision.adopted.remote_id}")
-        _adopt(ctx, job.id, job.intent_token, decision.adopted)
+        adopted = _adopt(ctx, job.id, job.intent_token, decision.adopted)
         # Created a while ago: aimed by what was measured here, not a whole typical render.
-        return Submitted(state=store.get_job(job.id).state, expected=_expected(ctx, job))
+        return Submitted(state=adopted.state, expected=_expected(ctx, job))
     if decision.verdict is Verdict.WAIT:
         # Look again soon: a create still in the air shows up in the listing when it lands.
         return Submitted(state=job.state, wait=min(decision.wait, _RELIST_EVERY))

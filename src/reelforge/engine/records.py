@@ -14,7 +14,7 @@ from reelforge.core.models import DownloadResult, JobState, RemoteState, RemoteS
 from reelforge.core.naming import is_safe_component
 from reelforge.engine.context import EngineContext
 from reelforge.engine.outcome import FINAL, local_state
-from reelforge.store import JobRow, Store, clamp_progress
+from reelforge.store import BatchRow, JobRecord, JobRow, Store, clamp_progress
 
 __all__ = [
     "POLL_HINT",
@@ -28,6 +28,7 @@ __all__ = [
     "variant_capability",
     "write_ending",
     "write_job_file",
+    "write_record",
 ]
 
 RANGE = "range"
@@ -120,7 +121,10 @@ def time_out(ctx: EngineContext, job_id: str, state: str, *, problem: str | None
 def job_dir(store: Store, job: JobRow) -> Path:
     """``OUT/<batch>/<key>`` (``OUT/<batch>`` for a flat, one-job batch): names checked,
     never taken from the provider."""
-    batch = store.get_batch(job.batch_id)
+    return _folder(store.get_batch(job.batch_id), job)
+
+
+def _folder(batch: BatchRow, job: JobRow) -> Path:
     if not (is_safe_component(batch.name) and is_safe_component(job.key)):
         raise ValueError(f"unsafe output path for job {job.id}")
     folder = Path(batch.out_dir) / batch.name
@@ -155,8 +159,9 @@ async def download_assets(ctx: EngineContext, job: JobRow) -> None:
     assert job.remote_id is not None
     store.transition(job.id, JobState.DOWNLOADING, expect={JobState.COMPLETED})
     provider = ctx.provider(job.account)
-    folder = job_dir(store, job)
-    have = {asset.variant: asset for asset in store.assets(job.id)}
+    record = store.job_record(job.id)
+    folder = _folder(record.batch, job)
+    have = {asset.variant: asset for asset in record.assets}
     refused = {name for name, row in store.capabilities(job.account).items() if not row.supported}
     # The video first: the other variants may have to be made from it.
     variants = sorted(provider.capabilities(job.model).variants, key=lambda v: v != Variant.VIDEO)
@@ -175,7 +180,7 @@ async def download_assets(ctx: EngineContext, job: JobRow) -> None:
     actual = job.estimated_cost
     if actual is not None:
         store.settle(job.id, actual)
-    write_job_file(store, store.get_job(job.id), state=JobState.DONE)
+    write_job_file(store, job.id, state=JobState.DONE)
     store.transition(job.id, JobState.DONE, expect={JobState.DOWNLOADING})
 
 
@@ -221,21 +226,31 @@ def write_ending(store: Store, job_id: str) -> None:
     """Rewrite ``job.json`` of a job that ended without its files (failed, canceled, in
     review), so the record beside the output never says ``submitting`` or ``queued`` after
     the job has ended. Only where a ``job.json`` exists (the job got as far as its intent)."""
-    job = store.get_job(job_id)
+    record = store.job_record(job_id)
+    job = record.job
     if job.state not in FINAL or job.state is JobState.DONE:
         return
     with contextlib.suppress(OSError, ValueError):
-        if (job_dir(store, job) / "job.json").is_file():
-            write_job_file(store, job, state=job.state)
+        if (_folder(record.batch, job) / "job.json").is_file():
+            write_record(record, state=job.state)
 
 
-def write_job_file(store: Store, job: JobRow, *, state: JobState) -> None:
+def write_job_file(store: Store, job_id: str, *, state: JobState) -> None:
     """Write ``job.json``: spec, remote id, status history, checksums and cost. No secrets.
 
     Written when the create is about to be sent (the intent), when the remote id is known, and
     when the job is done: the output folder is evidence of what was paid for, even if the
-    database is lost (see :mod:`reelforge.engine.evidence`)."""
-    assets = {asset.variant.value: asset for asset in store.assets(job.id)}
+    database is lost (see :mod:`reelforge.engine.evidence`). The job, its batch, assets and
+    history are read in one transaction."""
+    write_record(store.job_record(job_id), state=state)
+
+
+def write_record(record: JobRecord, *, state: JobState | None = None) -> None:
+    """Write ``job.json`` from a :class:`~reelforge.store.JobRecord` already read, saying
+    ``state`` (default: the job's own)."""
+    job = record.job
+    state = job.state if state is None else state
+    assets = {asset.variant.value: asset for asset in record.assets}
     history = [
         {
             "at": event.at,
@@ -243,11 +258,11 @@ def write_job_file(store: Store, job: JobRow, *, state: JobState) -> None:
             "state": event.state.value if event.state else None,
             "progress": event.progress,
         }
-        for event in store.history(job.id)
+        for event in record.history
     ]
     combination = campaign_labels(job.labels)
     write_atomic_json(
-        job_dir(store, job) / "job.json",
+        _folder(record.batch, job) / "job.json",
         {
             "job_id": job.id,
             "batch": job.batch_id,

@@ -284,6 +284,17 @@ class AssetRow:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class JobRecord:
+    """A job with its batch, assets and status history, read in one transaction (what
+    ``job.json`` is written from)."""
+
+    job: JobRow
+    batch: BatchRow
+    assets: list[AssetRow]
+    history: list[EventRow]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CapabilityRow:
     """What an account's endpoint was seen to offer or refuse, and when."""
 

@@ -32,6 +32,7 @@ from reelforge.store.rows import (
     CostLine,
     EventKind,
     EventRow,
+    JobRecord,
     JobRow,
     NewJob,
     Review,
@@ -530,6 +531,21 @@ class Store:
         with read(self._engine) as conn:
             rows = conn.execute(query.limit(limit)).mappings()
             return [EventRow.from_mapping(row) for row in rows]
+
+    def job_record(self, job_id: str) -> JobRecord:
+        """The job, its batch, its assets and its status history, in one read transaction."""
+        with read(self._engine) as conn:
+            job = JobRow.from_mapping(job_row(conn, job_id, lock=False))
+            batch = BatchRow.from_mapping(batch_row(conn, job.batch_id, lock=False))
+            found = conn.execute(
+                select(assets).where(assets.c.job_id == job_id).order_by(assets.c.variant)
+            )
+            held = [AssetRow.from_mapping(row) for row in found.mappings()]
+            events = conn.execute(
+                select(job_events).where(job_events.c.job_id == job_id).order_by(job_events.c.id)
+            )
+            history = [EventRow.from_mapping(row) for row in events.mappings()]
+        return JobRecord(job=job, batch=batch, assets=held, history=history)
 
     def history(self, job_id: str) -> list[EventRow]:
         """Every event of one job, oldest first (its status history)."""
