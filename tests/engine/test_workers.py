@@ -3,8 +3,9 @@
 Real processes against a ``reelforge sim`` process, on SQLite and PostgreSQL: two workers share
 the batch (each runs some of its jobs, DBOS's executor ids say which) and never pass the
 account's cap together (the simulator's own count); a worker killed with -9 has its jobs
-finished by the other within a bounded time, none created twice; SIGTERM stops a worker with
-exit 0; bad input exits 2 before anything is recorded.
+finished by the other within a bounded time, none created twice; a worker with another
+account's credentials never takes the batch's jobs (each account has its own queue); SIGTERM
+stops a worker with exit 0; bad input exits 2 before anything is recorded.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from reelforge.core.models import JobState
 from reelforge.engine.outcome import FINAL
 
 JOBS = 8
+OTHER_KEY = "sk-workers-0002"
 
 
 @pytest.mark.slow  # two worker processes and a batch: ~30 s each backend
@@ -129,6 +131,44 @@ def test_a_killed_worker_s_jobs_are_finished_by_the_other(
         assert survivor.terminate() == 0, survivor.stderr()[-4000:]
 
     check_finished(db_url, workspace, batch)
+
+
+@pytest.mark.slow  # two worker processes and a batch: ~25 s each backend
+def test_a_worker_with_other_credentials_never_takes_the_batch_s_jobs(
+    make_sim: SimFactory, db_url: str, tmp_path: Path
+) -> None:
+    sim = make_sim(sim_config(time_scale=40, seed=73, media_scale=0.125, max_in_flight=CAP))
+    workspace = Workspace(folder=tmp_path, sim=sim, api_key=KEY)
+    batch = write_batch(tmp_path, "theirs", 6)
+    enqueued = detach(db_url, sim, batch, tmp_path)
+    assert enqueued.returncode == 0, enqueued.stderr[-4000:]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    with (
+        workers(db_url, sim, elsewhere, key=OTHER_KEY) as strangers,
+        workers(db_url, sim, tmp_path) as owners,
+    ):
+        # Same endpoint, another key: another account. Given time to look at every queue
+        # (ten times a second), it takes none of the batch's jobs: it cannot send them.
+        stranger = strangers.start()
+        time.sleep(3)
+        assert stranger.process.poll() is None, stranger.stderr()[-4000:]
+        assert unfinished(db_url, "theirs") == 6
+        assert sim.creates(api_key_id(OTHER_KEY)) == []
+        jobs = read_with_retry(db_url, lambda store: store.jobs("theirs"))
+        assert {job.state for job in jobs} == {JobState.PENDING}
+
+        owner = owners.start()
+        wait_until(lambda: unfinished(db_url, "theirs") == 0, "the batch", timeout=90)
+        ran = executors_of(db_url)
+        assert {ran[job.id] for job in jobs} == {owner.executor}, (ran, stranger.executor)
+        assert strangers.terminate_all() == [0], stranger.stderr()[-4000:]
+        assert owners.terminate_all() == [0], owner.stderr()[-4000:]
+        assert "no credentials" not in stranger.stderr()
+
+    check_finished(db_url, workspace, batch)
+    assert sim.creates(api_key_id(OTHER_KEY)) == []
 
 
 def test_bad_input_exits_2_naming_the_problem(

@@ -40,8 +40,9 @@ def worker(
         typer.Option(
             min=1,
             max=10_000,
-            help="Most jobs each process on the database runs at once (DBOS keeps it with the "
-            "queue, so the latest worker's value applies to all; default: as it is).",
+            help="Most jobs of one account each process on the database runs at once (DBOS "
+            "keeps it with the account's queue, so the latest worker's value applies to all; "
+            "default: as it is).",
         ),
     ] = None,
     base_url: BaseUrlOption = None,

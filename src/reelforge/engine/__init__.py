@@ -2,15 +2,17 @@
 
 from reelforge.engine.crash import CRASH_ENV, CrashPoint
 from reelforge.engine.reconcile import Decision, ReconcilePolicy, Verdict, decide
-from reelforge.engine.runner import QUEUE_NAME, Engine
+from reelforge.engine.runner import Engine
+from reelforge.engine.workflow_ids import download_queue, submit_queue
 
 __all__ = [
     "CRASH_ENV",
-    "QUEUE_NAME",
     "CrashPoint",
     "Decision",
     "Engine",
     "ReconcilePolicy",
     "Verdict",
     "decide",
+    "download_queue",
+    "submit_queue",
 ]

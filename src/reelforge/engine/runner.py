@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 import httpx
-from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
+from dbos import DBOS, Queue, SetEnqueueOptions, SetWorkflowID
 from dbos._core import prepare_enqueued_workflow
 from dbos._dbos import _get_dbos_instance as _dbos_instance
 from dbos._error import DBOSException
@@ -33,13 +33,16 @@ from reelforge.engine.crash import crash_transport
 from reelforge.engine.evidence import adopt_from_out
 from reelforge.engine.outcome import FINAL
 from reelforge.engine.reconcile import ReconcilePolicy
-from reelforge.engine.workflow import (
-    DOWNLOAD_QUEUE,
-    WAKE_TOPIC,
-    download_workflow,
-    job_workflow,
+from reelforge.engine.workflow import WAKE_TOPIC, download_workflow, job_workflow
+from reelforge.engine.workflow_ids import (
+    LEGACY_QUEUES,
+    download_id,
+    download_queue,
+    is_download,
+    job_of,
+    numbered,
+    submit_queue,
 )
-from reelforge.engine.workflow_ids import download_id, is_download, job_of, numbered
 from reelforge.providers.base import PushesCompletions
 from reelforge.providers.registry import Providers
 from reelforge.store import (
@@ -55,14 +58,12 @@ from reelforge.store import job_id as make_job_id
 
 __all__ = [
     "EXECUTOR_TTL",
-    "QUEUE_NAME",
     "BatchSlices",
     "Engine",
     "SlicedJob",
     "ensure_not_running",
 ]
 
-QUEUE_NAME = "reelforge-submit"
 _RUNNING = ("PENDING", "ENQUEUED")
 _MAX_RESTARTS = 3
 _DOWNLOADS_AT_ONCE = 8
@@ -186,6 +187,7 @@ class Engine:
         as ``reelforge run --detach`` does)."""
         self._heartbeat: asyncio.Task[None] | None = None
         self._lease_lost = False
+        self._queues: dict[str, Queue] = {}
 
     @property
     def accounts(self) -> frozenset[str]:
@@ -259,26 +261,20 @@ class Engine:
                 "notification_listener_polling_interval_sec": _WAKE_CHECK_INTERVAL,
             }
         )
-        if not self.listen:
-            DBOS.listen_queues([])  # enqueue only: the queues are left to other processes
+        # Only the queues of the accounts this process can send for (and those of earlier
+        # releases, drained): a job of another account waits for a process that has its
+        # credentials instead of being dequeued here and failing. Enqueue-only: none.
+        DBOS.listen_queues(
+            [
+                *(name for account in sorted(self.accounts) for name in _queues_of(account)),
+                *LEGACY_QUEUES,
+            ]
+            if self.listen
+            else []
+        )
         DBOS.launch()
-        limiter = {"limit": self.rpm, "period": 60.0} if self.rpm else None
-        await DBOS.register_queue_async(
-            QUEUE_NAME,
-            worker_concurrency=await self._worker_concurrency(),
-            partition_concurrency=self.max_in_flight,
-            partition_limiter=limiter,  # type: ignore[arg-type]  # DBOS's TypedDict
-            polling_interval_sec=self._queue_poll_interval,
-            on_conflict="always_update",
-        )
-        await DBOS.register_queue_async(
-            DOWNLOAD_QUEUE,
-            worker_concurrency=_DOWNLOADS_AT_ONCE,
-            # Only downloads a watcher starts wait here (a job workflow starts its own): a
-            # slower poll costs them at most a second and saves its CPU all run long.
-            polling_interval_sec=max(self._queue_poll_interval, _DOWNLOAD_QUEUE_POLL),
-            on_conflict="always_update",
-        )
+        for account in sorted(self.accounts):
+            await self._register_queues(account, update=True)
         await self.recover_dead_executors()
         self._heartbeat = asyncio.create_task(self._renew_lease(), name="reelforge-executor-lease")
         return self
@@ -297,6 +293,8 @@ class Engine:
         if exc_type is None:
             with contextlib.suppress(Exception):
                 await self._let_ended_jobs_finish()
+        with contextlib.suppress(Exception):
+            await self._drop_simulator_queues()
         _quiet_stopped_engine_noise()
         with contextlib.suppress(Exception):
             DBOS.destroy(destroy_registry=False)
@@ -314,6 +312,21 @@ class Engine:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+    async def _drop_simulator_queues(self) -> None:
+        """Delete the queues of this process's built-in simulator once nothing waits on them.
+
+        The simulator listens on a port of its own each run, so each run is an account of its
+        own: without this, every demo run would leave two queues behind, which DBOS lists every
+        second from then on. A queue that still holds a workflow (a run stopped early) stays.
+        """
+        simulated = [a for a, e in self.providers.accounts().items() if e.simulated]
+        for name in (name for account in simulated for name in _queues_of(account)):
+            waiting = await DBOS.list_workflows_async(
+                queue_name=name, status=list(_RUNNING), load_input=False, load_output=False
+            )
+            if not waiting:
+                await DBOS.delete_queue_async(name)
 
     async def _let_ended_jobs_finish(self, *, within: float = _FINISH_WITHIN) -> None:
         """Wait (briefly) for this process's workflows whose job has already ended.
@@ -360,14 +373,47 @@ class Engine:
                     ended.add(job_id)
         return ended
 
-    async def _worker_concurrency(self) -> int | None:
+    async def _worker_concurrency(self, name: str) -> int | None:
         """This engine's per-process limit, else the one the queue already has (registering
         the queue writes every setting, and a ``reelforge run`` beside workers must not lift
         theirs)."""
         if self.worker_concurrency is not None:
             return self.worker_concurrency
-        queue = await DBOS.retrieve_queue_async(QUEUE_NAME)
+        queue = await DBOS.retrieve_queue_async(name)
         return None if queue is None else await queue.get_worker_concurrency_async()
+
+    async def _register_queues(self, account: str, *, update: bool) -> None:
+        """Register ``account``'s two queues with this engine's settings: its in-flight cap
+        as the submit queue's concurrency across all processes, its create rate as the
+        limiter. ``update`` overwrites settings already there (an engine with the account's
+        credentials); otherwise a queue that exists is left as its owner set it."""
+        submit, download = _queues_of(account)
+        conflict: Literal["always_update", "never_update"] = (
+            "always_update" if update else "never_update"
+        )
+        limiter = {"limit": self.rpm, "period": 60.0} if self.rpm else None
+        self._queues[submit] = await DBOS.register_queue_async(
+            submit,
+            worker_concurrency=await self._worker_concurrency(submit),
+            global_concurrency=self.max_in_flight,
+            limiter=limiter,  # type: ignore[arg-type]  # DBOS's TypedDict
+            polling_interval_sec=self._queue_poll_interval,
+            on_conflict=conflict,
+        )
+        self._queues[download] = await DBOS.register_queue_async(
+            download,
+            worker_concurrency=_DOWNLOADS_AT_ONCE,
+            # Only downloads a watcher starts wait here (a job workflow starts its own): a
+            # slower poll costs them at most a second and saves its CPU all run long.
+            polling_interval_sec=max(self._queue_poll_interval, _DOWNLOAD_QUEUE_POLL),
+            on_conflict=conflict,
+        )
+
+    async def _queue(self, name: str, account: str) -> Queue:
+        """The queue ``name`` of ``account``, registered first if no process has yet."""
+        if name not in self._queues:
+            await self._register_queues(account, update=False)
+        return self._queues[name]
 
     # -- executors ----------------------------------------------------------------------------
 
@@ -604,18 +650,13 @@ class Engine:
                 return
             n += 1
         if downloading:
-            queue = await DBOS.retrieve_queue_async(DOWNLOAD_QUEUE)
-            assert queue is not None
+            queue = await self._queue(download_queue(job.account), job.account)
             with SetWorkflowID(workflow_id):
                 await queue.enqueue_async(download_workflow, job.id)
             return
-        queue = await DBOS.retrieve_queue_async(QUEUE_NAME)
-        assert queue is not None
+        queue = await self._queue(submit_queue(job.account), job.account)
         priority = min(job.position + 1, 2**31 - 1)
-        with (
-            SetWorkflowID(workflow_id),
-            SetEnqueueOptions(queue_partition_key=job.account, priority=priority),
-        ):
+        with SetWorkflowID(workflow_id), SetEnqueueOptions(priority=priority):
             await queue.enqueue_async(job_workflow, job.id)
 
     async def _enqueue_unfinished(self, batch_id: str) -> int:
@@ -655,14 +696,10 @@ class Engine:
             for workflow_id, (ident, position, account) in first.items():
                 if workflow_id in known:
                     continue
+                name = submit_queue(account)
+                await self._queue(name, account)
                 status = prepare_enqueued_workflow(
-                    dbos,
-                    job_workflow,
-                    (ident,),
-                    {},
-                    queue_name=QUEUE_NAME,
-                    workflow_id=workflow_id,
-                    queue_partition_key=account,
+                    dbos, job_workflow, (ident,), {}, queue_name=name, workflow_id=workflow_id
                 )
                 status["priority"] = min(position + 1, 2**31 - 1)
                 statuses.append(status)
@@ -871,3 +908,8 @@ def _already_running(batch_id: str, holder: ExecutorRow) -> ConfigError:
         f"batch {batch_id} is already being run by {holder.describe()}: let it finish "
         f"(follow it with `reelforge watch {batch_id}`), or stop that process first"
     )
+
+
+def _queues_of(account: str) -> tuple[str, str]:
+    """``account``'s submit and download queues."""
+    return submit_queue(account), download_queue(account)

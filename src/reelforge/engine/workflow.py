@@ -1,12 +1,13 @@
 """One durable workflow per job: admit → submit → (wait → poll)*, then a download workflow.
 
-The job workflow holds one of the account's in-flight slots (its queue is partitioned by
-account) from admission until the provider reports the job finished — or, for a create whose
-outcome cannot be found out (an endpoint that cannot list), until the job's timeout has passed
-since the create was sent: the provider may still be running it. Downloading does not
-need the provider's capacity, so it runs as a workflow of its own, started by the job workflow
-as it returns (a child workflow, in the same process), and the slot goes to the next job at
-once. A download a watcher starts for a job whose workflow is gone goes on the download queue.
+The job workflow holds one of the account's in-flight slots (it runs from the account's own
+queue, whose concurrency is the cap) from admission until the provider reports the job
+finished — or, for a create whose outcome cannot be found out (an endpoint that cannot list),
+until the job's timeout has passed since the create was sent: the provider may still be
+running it. Downloading does not need the provider's capacity, so it runs as a workflow of its
+own, started by the job workflow as it returns (a child workflow, in the same process), and
+the slot goes to the next job at once. A download a watcher starts for a job whose workflow is
+gone goes on the account's download queue.
 
 Workflow ids follow :mod:`reelforge.engine.workflow_ids` (the job's id; its download's
 ``<job>.download.<attempt>``). Enqueueing either twice is harmless. Control flow depends only
@@ -31,10 +32,9 @@ from reelforge.engine.logic import Polled, Submitted
 from reelforge.engine.outcome import FINAL
 from reelforge.engine.workflow_ids import download_id
 
-__all__ = ["DOWNLOAD_QUEUE", "WAKE_TOPIC", "download_workflow", "job_workflow"]
+__all__ = ["WAKE_TOPIC", "download_workflow", "job_workflow"]
 
 WAKE_TOPIC = "wake"
-DOWNLOAD_QUEUE = "reelforge-download"
 
 _POLLING = frozenset({JobState.QUEUED, JobState.IN_PROGRESS})
 
