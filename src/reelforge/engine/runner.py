@@ -392,11 +392,16 @@ class Engine:
             "always_update" if update else "never_update"
         )
         limiter = {"limit": self.rpm, "period": 60.0} if self.rpm else None
+        # One partition (the account), not a queue-wide limit: DBOS claims a partitioned
+        # queue's work partition by partition and skips one another process is claiming at
+        # that moment, where a queue-wide limit on PostgreSQL makes a claim that meets
+        # another's fail on serialization and back the queue's polling off (doubling, up to
+        # two minutes): two workers would mostly wait.
         self._queues[submit] = await DBOS.register_queue_async(
             submit,
             worker_concurrency=await self._worker_concurrency(submit),
-            global_concurrency=self.max_in_flight,
-            limiter=limiter,  # type: ignore[arg-type]  # DBOS's TypedDict
+            partition_concurrency=self.max_in_flight,
+            partition_limiter=limiter,  # type: ignore[arg-type]  # DBOS's TypedDict
             polling_interval_sec=self._queue_poll_interval,
             on_conflict=conflict,
         )
@@ -656,7 +661,10 @@ class Engine:
             return
         queue = await self._queue(submit_queue(job.account), job.account)
         priority = min(job.position + 1, 2**31 - 1)
-        with SetWorkflowID(workflow_id), SetEnqueueOptions(priority=priority):
+        with (
+            SetWorkflowID(workflow_id),
+            SetEnqueueOptions(queue_partition_key=job.account, priority=priority),
+        ):
             await queue.enqueue_async(job_workflow, job.id)
 
     async def _enqueue_unfinished(self, batch_id: str) -> int:
@@ -699,7 +707,13 @@ class Engine:
                 name = submit_queue(account)
                 await self._queue(name, account)
                 status = prepare_enqueued_workflow(
-                    dbos, job_workflow, (ident,), {}, queue_name=name, workflow_id=workflow_id
+                    dbos,
+                    job_workflow,
+                    (ident,),
+                    {},
+                    queue_name=name,
+                    workflow_id=workflow_id,
+                    queue_partition_key=account,
                 )
                 status["priority"] = min(position + 1, 2**31 - 1)
                 statuses.append(status)
