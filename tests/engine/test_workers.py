@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 from engine_harness import (
     CAP,
+    BatchFile,
     SimFactory,
+    SimProcess,
     Workspace,
     api_key_id,
     sim_config,
@@ -41,6 +43,26 @@ from reelforge.engine.outcome import FINAL
 
 JOBS = 8
 OTHER_KEY = "sk-workers-0002"
+
+
+def _detached(
+    make_sim: SimFactory,
+    db_url: str,
+    folder: Path,
+    name: str,
+    count: int,
+    *,
+    time_scale: float,
+    seed: int,
+) -> tuple[SimProcess, Workspace, BatchFile]:
+    """A simulator and a batch of ``count`` jobs recorded and enqueued by ``run --detach``."""
+    sim = make_sim(
+        sim_config(time_scale=time_scale, seed=seed, media_scale=0.125, max_in_flight=CAP)
+    )
+    batch = write_batch(folder, name, count)
+    enqueued = detach(db_url, sim, batch, folder)
+    assert enqueued.returncode == 0, enqueued.stderr[-4000:]
+    return sim, Workspace(folder=folder, sim=sim, api_key=KEY), batch
 
 
 @pytest.mark.slow  # two worker processes and a batch: ~30 s each backend
@@ -91,11 +113,9 @@ def test_a_detached_batch_is_run_by_two_workers_within_the_cap(
 def test_a_killed_worker_s_jobs_are_finished_by_the_other(
     make_sim: SimFactory, db_url: str, tmp_path: Path
 ) -> None:
-    sim = make_sim(sim_config(time_scale=20, seed=72, media_scale=0.125, max_in_flight=CAP))
-    workspace = Workspace(folder=tmp_path, sim=sim, api_key=KEY)
-    batch = write_batch(tmp_path, "killed", 16)
-    enqueued = detach(db_url, sim, batch, tmp_path)
-    assert enqueued.returncode == 0, enqueued.stderr[-4000:]
+    sim, workspace, batch = _detached(
+        make_sim, db_url, tmp_path, "killed", 16, time_scale=20, seed=72
+    )
 
     with workers(db_url, sim, tmp_path, concurrency=CAP // 2) as pool:
         victim, survivor = pool.start_many(2)
@@ -137,11 +157,9 @@ def test_a_killed_worker_s_jobs_are_finished_by_the_other(
 def test_a_worker_with_other_credentials_never_takes_the_batch_s_jobs(
     make_sim: SimFactory, db_url: str, tmp_path: Path
 ) -> None:
-    sim = make_sim(sim_config(time_scale=40, seed=73, media_scale=0.125, max_in_flight=CAP))
-    workspace = Workspace(folder=tmp_path, sim=sim, api_key=KEY)
-    batch = write_batch(tmp_path, "theirs", 6)
-    enqueued = detach(db_url, sim, batch, tmp_path)
-    assert enqueued.returncode == 0, enqueued.stderr[-4000:]
+    sim, workspace, batch = _detached(
+        make_sim, db_url, tmp_path, "theirs", 6, time_scale=40, seed=73
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
 

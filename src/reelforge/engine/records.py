@@ -232,7 +232,7 @@ def write_ending(store: Store, job_id: str) -> None:
         return
     with contextlib.suppress(OSError, ValueError):
         if (_folder(record.batch, job) / "job.json").is_file():
-            write_record(record, state=job.state)
+            write_record(record)
 
 
 def write_job_file(store: Store, job_id: str, *, state: JobState) -> None:

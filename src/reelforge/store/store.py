@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, Unpack
 
-from sqlalchemy import Engine, Select, func, select, tuple_
+from sqlalchemy import Connection, Engine, Select, func, select, tuple_
 
 from reelforge.core.errors import ErrorCategory, InvalidSpecError
 from reelforge.core.models import JobState, Variant
@@ -45,6 +45,16 @@ __all__ = ["Store"]
 DEFAULT_MAX_IN_FLIGHT = 4
 _UNPAID = frozenset({JobState.FAILED, JobState.REJECTED, JobState.CANCELED})
 """Endings that cost nothing: entering one settles the job at zero and frees its reservation."""
+
+
+def _assets_of(conn: Connection, job_id: str) -> list[AssetRow]:
+    query = select(assets).where(assets.c.job_id == job_id).order_by(assets.c.variant)
+    return [AssetRow.from_mapping(row) for row in conn.execute(query).mappings()]
+
+
+def _history_of(conn: Connection, job_id: str) -> list[EventRow]:
+    query = select(job_events).where(job_events.c.job_id == job_id).order_by(job_events.c.id)
+    return [EventRow.from_mapping(row) for row in conn.execute(query).mappings()]
 
 
 def _latest_review(job_id: str) -> Select[Any]:
@@ -484,10 +494,7 @@ class Store:
     def assets(self, job_id: str) -> list[AssetRow]:
         """The job's recorded assets."""
         with read(self._engine) as conn:
-            rows = conn.execute(
-                select(assets).where(assets.c.job_id == job_id).order_by(assets.c.variant)
-            )
-            return [AssetRow.from_mapping(row) for row in rows.mappings()]
+            return _assets_of(conn, job_id)
 
     # -- costs --------------------------------------------------------------------------------
 
@@ -536,22 +543,17 @@ class Store:
         """The job, its batch, its assets and its status history, in one read transaction."""
         with read(self._engine) as conn:
             job = JobRow.from_mapping(job_row(conn, job_id, lock=False))
-            batch = BatchRow.from_mapping(batch_row(conn, job.batch_id, lock=False))
-            found = conn.execute(
-                select(assets).where(assets.c.job_id == job_id).order_by(assets.c.variant)
+            return JobRecord(
+                job=job,
+                batch=BatchRow.from_mapping(batch_row(conn, job.batch_id, lock=False)),
+                assets=_assets_of(conn, job_id),
+                history=_history_of(conn, job_id),
             )
-            held = [AssetRow.from_mapping(row) for row in found.mappings()]
-            events = conn.execute(
-                select(job_events).where(job_events.c.job_id == job_id).order_by(job_events.c.id)
-            )
-            history = [EventRow.from_mapping(row) for row in events.mappings()]
-        return JobRecord(job=job, batch=batch, assets=held, history=history)
 
     def history(self, job_id: str) -> list[EventRow]:
         """Every event of one job, oldest first (its status history)."""
-        query = select(job_events).where(job_events.c.job_id == job_id).order_by(job_events.c.id)
         with read(self._engine) as conn:
-            return [EventRow.from_mapping(row) for row in conn.execute(query).mappings()]
+            return _history_of(conn, job_id)
 
     # -- sinks --------------------------------------------------------------------------------
 
